@@ -1,0 +1,1 @@
+"""Data files shipped with peersim (the embedded default scenario)."""

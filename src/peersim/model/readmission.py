@@ -1,0 +1,50 @@
+"""Baseline readmission hazard, scaled so usual care gives the declared 12-month risk."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from peersim.model.constants import HAZARD_SHAPE
+
+WEEKS_PER_YEAR = 52
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
+_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+
+
+def risk_at_one_year(scale: float, heterogeneity: float) -> float:
+    """Average 12-month risk when the one-year cumulative hazard is ``scale``.
+
+    Averages ``1 - exp(-scale * exp(heterogeneity * z))`` over ``z ~ N(0, 1)`` by
+    Gauss-Hermite quadrature.
+    """
+    return float(np.sum(_WEIGHTS * -np.expm1(-scale * np.exp(heterogeneity * _NODES))))
+
+
+def one_year_scale(p_readmit: float, heterogeneity: float) -> float:
+    """Solve for the one-year cumulative hazard giving average risk ``p_readmit``.
+
+    Parameters
+    ----------
+    p_readmit
+        Target 12-month readmission probability without peer support, in (0, 1).
+    heterogeneity
+        SD of the latent instability on the log-hazard scale, >= 0.
+    """
+    low, high = -12.0, 6.0
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        if risk_at_one_year(float(np.exp(mid)), heterogeneity) < p_readmit:
+            low = mid
+        else:
+            high = mid
+    return float(np.exp(0.5 * (low + high)))
+
+
+def baseline_cumulative_hazard(p_readmit: float, heterogeneity: float, weeks: int) -> np.ndarray:
+    """Baseline cumulative hazard at ``0..weeks`` weeks after discharge.
+
+    Weibull with shape :data:`HAZARD_SHAPE`, scaled so that usual care gives
+    average 12-month risk ``p_readmit`` (see :func:`one_year_scale`).
+    """
+    scale = one_year_scale(p_readmit, heterogeneity) / WEEKS_PER_YEAR**HAZARD_SHAPE
+    return scale * np.arange(weeks + 1, dtype=float) ** HAZARD_SHAPE

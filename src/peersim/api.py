@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from peersim.model import PeerSupportModel
 from peersim.results import RunResult, collect
 from peersim.scenario import Scenario
-from peersim.streams import Seed, replicate_seeds
+from peersim.streams import Seed, replicate_seed, replicate_seeds
 
 
 def run(scenario: Scenario, seed: Seed = 0) -> RunResult:
@@ -61,3 +62,17 @@ def run_replicates(
         if on_done is not None:
             on_done(index)
         yield result
+
+
+@dataclass(frozen=True)
+class ReplicateTask:
+    """One replicate to run on any executor: scenario, base seed and replicate index."""
+
+    scenario: Scenario
+    seed: int
+    index: int
+
+
+def run_replicate(task: ReplicateTask) -> RunResult:
+    """Run one replicate (module-level, so executors can send it to workers)."""
+    return run(task.scenario, replicate_seed(task.seed, task.index))

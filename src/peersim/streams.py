@@ -57,6 +57,16 @@ def site_stream(root: np.random.SeedSequence, site_index: int, name: str) -> np.
     return np.random.default_rng(child_sequence(root, site_index, STREAM_CODES[name]))
 
 
+def replicate_seed(seed: Seed, index: int) -> np.random.SeedSequence:
+    """Return replicate ``index``'s seed: child ``index`` of ``SeedSequence(seed).spawn``.
+
+    Equal to ``replicate_seeds(seed, n)[index]`` for any ``n > index``, without
+    spawning the others, so any worker can build any replicate's seed.
+    """
+    root = as_seed_sequence(seed)
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, index))
+
+
 def replicate_seeds(seed: Seed, n: int) -> list[np.random.SeedSequence]:
     """Spawn ``n`` independent replicate seeds from one base seed.
 

@@ -1,0 +1,232 @@
+"""One interface for running many independent tasks: local processes or a Dask cluster.
+
+Every experiment (ensembles, comparisons, sensitivity analysis, calibration,
+planning) maps a top-level function over a list of tasks through an
+:class:`Executor`. Results come back as ``(index, outcome)`` pairs in completion
+order; callers key them by index, so numbers never depend on which back end ran
+them, how many workers it had, or in what order tasks finished.
+
+A task that raises does not stop the others: its outcome is a
+:class:`TaskFailure` carrying the error text.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, Self
+
+ExecutorKind = Literal["local", "dask"]
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task that raised: its index, the error as text and the traceback."""
+
+    index: int
+    error: str
+    traceback: str
+
+
+def _call(fn: Callable[[Any], Any], index: int, task: Any) -> tuple[int, Any]:
+    try:
+        return index, fn(task)
+    except Exception as error:  # a failing run is recorded, never fatal to the others
+        return index, TaskFailure(index, f"{type(error).__name__}: {error}", traceback.format_exc())
+
+
+class Executor(ABC):
+    """Runs a function over tasks and yields ``(index, result or TaskFailure)``.
+
+    Use as a context manager so workers are shut down.
+    """
+
+    workers: int
+
+    @abstractmethod
+    def imap_unordered(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, outcome)`` for every task as it completes.
+
+        ``fn`` must be a module-level function (it is pickled to workers).
+        """
+
+    def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> list[Any]:
+        """Return outcomes in task order (convenient when all fit in memory)."""
+        out: list[Any] = [None] * len(tasks)
+        for index, outcome in self.imap_unordered(fn, tasks):
+            out[index] = outcome
+        return out
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release workers."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """Forkserver on Linux (safe with threads and under Jupyter), spawn elsewhere."""
+    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+    return multiprocessing.get_context(method)
+
+
+class LocalExecutor(Executor):
+    """A pool of local worker processes; ``jobs=1`` runs in this process.
+
+    Parameters
+    ----------
+    jobs
+        Worker processes; defaults to the number of CPU cores.
+    max_in_flight
+        Tasks submitted ahead of completion, per worker; bounds memory for very
+        long task lists.
+    """
+
+    def __init__(self, jobs: int | None = None, max_in_flight: int = 4) -> None:
+        self.workers = jobs if jobs is not None else (os.cpu_count() or 1)
+        if self.workers < 1:
+            raise ValueError(f"jobs must be at least 1, got {self.workers}")
+        self._ahead = max(1, max_in_flight) * self.workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
+        return self._pool
+
+    def imap_unordered(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, outcome)`` as tasks complete, keeping few tasks in flight."""
+        if self.workers == 1:
+            for index, task in enumerate(tasks):
+                yield _call(fn, index, task)
+            return
+        pool = self._get_pool()
+        pending: set[Future[tuple[int, Any]]] = set()
+        queue = iter(enumerate(tasks))
+        try:
+            for index, task in queue:
+                pending.add(pool.submit(_call, fn, index, task))
+                if len(pending) >= self._ahead:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield future.result()
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        """Shut the pool down, cancelling tasks not yet started."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class DaskExecutor(Executor):
+    """Tasks on a Dask distributed cluster.
+
+    Parameters
+    ----------
+    scheduler
+        Address such as ``tcp://127.0.0.1:8786``. Without one, a
+        :class:`distributed.LocalCluster` is started on localhost with ``workers``
+        single-threaded worker processes, and closed again by :meth:`close`.
+    workers
+        Workers of the local cluster (default: CPU cores). Ignored with a scheduler.
+    max_in_flight
+        Tasks submitted ahead of completion, per worker.
+
+    Notes
+    -----
+    Dask reruns the tasks of a worker that dies on another worker, so an
+    ensemble survives losing workers; results are keyed by task index, so the
+    numbers are those of an undisturbed run.
+    """
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None, max_in_flight: int = 4) -> None:
+        from distributed import Client, LocalCluster
+
+        self._cluster: Any = None
+        if scheduler is None:
+            n = workers if workers is not None else (os.cpu_count() or 1)
+            self._cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=40,
+            )
+            self.client = Client(self._cluster)
+        else:
+            self.client = Client(scheduler, timeout="10s")
+        self.workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+        self._ahead = max(1, max_in_flight) * self.workers
+
+    def imap_unordered(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, outcome)`` as tasks complete, keeping few tasks in flight."""
+        from distributed import as_completed
+
+        queue = iter(enumerate(tasks))
+        first = [self.client.submit(_call, fn, i, t, pure=False) for i, t in _take(queue, self._ahead)]
+        if not first:
+            return
+        completed = as_completed(first)
+        for future in completed:
+            yield future.result()
+            future.release()
+            for index, task in _take(queue, 1):
+                completed.add(self.client.submit(_call, fn, index, task, pure=False))
+
+    def close(self) -> None:
+        """Disconnect, and stop the local cluster if this executor started it."""
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
+def _take(queue: Iterator[tuple[int, Any]], n: int) -> list[tuple[int, Any]]:
+    out = []
+    for item in queue:
+        out.append(item)
+        if len(out) >= n:
+            break
+    return out
+
+
+def make_executor(kind: ExecutorKind = "local", jobs: int | None = None, scheduler: str | None = None) -> Executor:
+    """Return the executor a user asked for on the command line.
+
+    Parameters
+    ----------
+    kind
+        ``"local"`` (process pool, the default) or ``"dask"``.
+    jobs
+        Local worker processes, or workers of a locally started Dask cluster.
+    scheduler
+        Dask scheduler address; with ``kind="dask"`` and no address a
+        ``LocalCluster`` is started on localhost.
+    """
+    if kind == "local":
+        if scheduler is not None:
+            raise ValueError("--scheduler needs --executor dask")
+        return LocalExecutor(jobs)
+    if kind == "dask":
+        return DaskExecutor(scheduler=scheduler, workers=jobs)
+    raise ValueError(f"unknown executor {kind!r}; use 'local' or 'dask'")

@@ -1,0 +1,5 @@
+"""Allow ``python -m peersim``."""
+
+from peersim.cli import main
+
+main()

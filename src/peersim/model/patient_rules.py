@@ -100,7 +100,8 @@ def ward_visits(model: PeerSupportModel, week: int, state: WeekState) -> None:
     """Peer workers try to meet allocated participants on the ward before discharge.
 
     Access rises with ward acceptance and falls across a host boundary
-    (mechanisms 1 and 2). Each visit is a contact with one ward staff member,
+    (mechanisms 1 and 2); visits fit within the peer worker's hours (in order of
+    admission). Each visit is a contact with one ward staff member,
     whose acceptance moves up after a good contact and down after a poor one.
     """
     p = model.patients
@@ -115,6 +116,11 @@ def ward_visits(model: PeerSupportModel, week: int, state: WeekState) -> None:
     if not visited.size:
         return
     posts = p.peer_worker[visited]
+    room = np.maximum(0.0, state.minutes_available - model.week_demand)
+    capacity = np.floor(room / c.WARD_VISIT_MINUTES)
+    if (np.bincount(posts, minlength=len(capacity)) > capacity).any():
+        fits = _rank_within(posts) < capacity[posts]
+        visited, ward_week, sites, posts = visited[fits], ward_week[fits], sites[fits], posts[fits]
     model.week_demand += c.WARD_VISIT_MINUTES * np.bincount(posts, minlength=len(model.week_demand))
     record_contacts(model, visited, state, week)
     p.contacts_pre_discharge[visited] += 1

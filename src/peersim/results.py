@@ -14,6 +14,7 @@ to it is claimed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from importlib.metadata import version
 from typing import Any
 
@@ -83,7 +84,7 @@ class RunResult:
     staff: pd.DataFrame
     timeseries: pd.DataFrame
     patients: pd.DataFrame
-    version: str = field(default_factory=lambda: version("peersim"))
+    version: str = field(default_factory=lambda: package_version())
 
     @property
     def replicate(self) -> int | None:
@@ -113,6 +114,12 @@ class RunResult:
                 table[key] = value
             out[name] = table
         return out
+
+
+@cache
+def package_version() -> str:
+    """Installed peersim version (looked up once per process)."""
+    return version("peersim")
 
 
 def _per_site(site: np.ndarray, values: np.ndarray, n_sites: int) -> np.ndarray:

@@ -88,7 +88,7 @@ def format_table(summary: pd.DataFrame, sites: list[str]) -> str:
     """Render the summary as a readable text table: metrics down, sites across."""
     columns = [OVERALL, *sites]
     width = max(len(m) for m in METRICS) + 2
-    cell = 22
+    cell = 24
     header = "metric".ljust(width) + "".join(c[: cell - 1].rjust(cell) for c in columns)
     lines = [header, "-" * len(header)]
     lookup = {(r.site, r.metric): r for r in summary.itertuples(index=False)}
@@ -107,4 +107,4 @@ def _format_cell(row: Any) -> str:
     digits = 0 if row.metric in {"participants", "vacancy_weeks", "supervision_sessions"} else 2
     if row.n <= 1 or row.lo == row.hi:
         return f"{row.mean:.{digits}f}"
-    return f"{row.mean:.{digits}f} ({row.lo:.{digits}f}-{row.hi:.{digits}f})"
+    return f"{row.mean:.{digits}f} [{row.lo:.{digits}f}, {row.hi:.{digits}f}]"

@@ -23,7 +23,16 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from peersim.errors import PeersimInputError
+
 ExecutorKind = Literal["local", "dask"]
+
+WORKER_PRELOAD: tuple[str, ...] = ("peersim.api",)
+"""Modules the forkserver imports once, so each worker starts in milliseconds.
+
+Importing peersim (Mesa, pandas) takes 1-2 s; without the preload every worker
+pays it again on its first task.
+"""
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,31 @@ class Executor(ABC):
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
-    """Forkserver on Linux (safe with threads and under Jupyter), spawn elsewhere."""
-    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
-    return multiprocessing.get_context(method)
+    """Forkserver on Linux (safe with threads and under Jupyter), spawn elsewhere.
+
+    Workers never inherit the caller's state: tasks must be module-level
+    functions and picklable data, which is what makes results independent of
+    the back end. The forkserver preloads :data:`WORKER_PRELOAD` (it only takes
+    effect if this process has not started a forkserver yet).
+    """
+    if sys.platform.startswith("linux"):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(WORKER_PRELOAD))
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _outcome(future: Future[tuple[int, Any]], index: int) -> tuple[int, Any]:
+    """Return a finished future's ``(index, outcome)``; a broken worker becomes a failure.
+
+    ``_call`` already turns exceptions of the task into :class:`TaskFailure`;
+    what reaches here is the pool itself failing (a worker killed by the
+    operating system, a result that cannot be pickled).
+    """
+    try:
+        return future.result()
+    except Exception as error:
+        return index, TaskFailure(index, f"{type(error).__name__}: {error}", "")
 
 
 class LocalExecutor(Executor):
@@ -107,25 +138,29 @@ class LocalExecutor(Executor):
         return self._pool
 
     def imap_unordered(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        """Yield ``(index, outcome)`` as tasks complete, keeping few tasks in flight."""
-        if self.workers == 1:
+        """Yield ``(index, outcome)`` as tasks complete, keeping few tasks in flight.
+
+        With one worker, or a single task, tasks run in this process (no pool
+        is started).
+        """
+        if self.workers == 1 or len(tasks) <= 1:
             for index, task in enumerate(tasks):
                 yield _call(fn, index, task)
             return
         pool = self._get_pool()
-        pending: set[Future[tuple[int, Any]]] = set()
+        pending: dict[Future[tuple[int, Any]], int] = {}
         queue = iter(enumerate(tasks))
         try:
             for index, task in queue:
-                pending.add(pool.submit(_call, fn, index, task))
+                pending[pool.submit(_call, fn, index, task)] = index
                 if len(pending) >= self._ahead:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        yield future.result()
+                        yield _outcome(future, pending.pop(future))
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield future.result()
+                    yield _outcome(future, pending.pop(future))
         finally:
             for future in pending:
                 future.cancel()
@@ -158,10 +193,20 @@ class DaskExecutor(Executor):
     numbers are those of an undisturbed run.
     """
 
-    def __init__(self, scheduler: str | None = None, workers: int | None = None, max_in_flight: int = 4) -> None:
-        from distributed import Client, LocalCluster
+    def __init__(
+        self, scheduler: str | None = None, workers: int | None = None, max_in_flight: int = 4
+    ) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as error:  # pragma: no cover - dask is a declared dependency
+            raise PeersimInputError(
+                f"--executor dask needs the 'distributed' package ({error}); "
+                "install it with: pip install 'dask[distributed]'"
+            ) from None
 
         self._cluster: Any = None
+        if workers is not None and workers < 1:
+            raise PeersimInputError(f"--jobs must be at least 1, got {workers}")
         if scheduler is None:
             n = workers if workers is not None else (os.cpu_count() or 1)
             self._cluster = LocalCluster(
@@ -174,24 +219,47 @@ class DaskExecutor(Executor):
             )
             self.client = Client(self._cluster)
         else:
-            self.client = Client(scheduler, timeout="10s")
+            try:
+                self.client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError, ValueError, TypeError) as error:
+                raise PeersimInputError(
+                    f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({error})"
+                ) from None
         self.workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
         self._ahead = max(1, max_in_flight) * self.workers
 
     def imap_unordered(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        """Yield ``(index, outcome)`` as tasks complete, keeping few tasks in flight."""
+        """Yield ``(index, outcome)`` as tasks complete, keeping few tasks in flight.
+
+        A task whose worker dies is rerun by Dask on another worker; only if it
+        keeps killing workers (``distributed.scheduler.allowed-failures``) does
+        it come back as a :class:`TaskFailure`.
+        """
         from distributed import as_completed
 
         queue = iter(enumerate(tasks))
-        first = [self.client.submit(_call, fn, i, t, pure=False) for i, t in _take(queue, self._ahead)]
-        if not first:
-            return
-        completed = as_completed(first)
-        for future in completed:
-            yield future.result()
-            future.release()
-            for index, task in _take(queue, 1):
-                completed.add(self.client.submit(_call, fn, index, task, pure=False))
+        indices: dict[Any, int] = {}
+
+        def submit(index: int, task: Any) -> Any:
+            future = self.client.submit(_call, fn, index, task, pure=False)
+            indices[future.key] = index
+            return future
+
+        completed = as_completed([submit(index, task) for index, task in _take(queue, self._ahead)])
+        try:
+            for future in completed:
+                index = indices.pop(future.key)
+                try:
+                    yield future.result()
+                except Exception as error:  # e.g. KilledWorker after repeated worker deaths
+                    yield index, TaskFailure(index, f"{type(error).__name__}: {error}", "")
+                future.release()
+                for next_index, task in _take(queue, 1):
+                    completed.add(submit(next_index, task))
+        finally:
+            left = list(completed.futures)
+            if left:
+                self.client.cancel(left)
 
     def close(self) -> None:
         """Disconnect, and stop the local cluster if this executor started it."""
@@ -210,7 +278,9 @@ def _take(queue: Iterator[tuple[int, Any]], n: int) -> list[tuple[int, Any]]:
     return out
 
 
-def make_executor(kind: ExecutorKind = "local", jobs: int | None = None, scheduler: str | None = None) -> Executor:
+def make_executor(
+    kind: ExecutorKind = "local", jobs: int | None = None, scheduler: str | None = None
+) -> Executor:
     """Return the executor a user asked for on the command line.
 
     Parameters
@@ -222,11 +292,19 @@ def make_executor(kind: ExecutorKind = "local", jobs: int | None = None, schedul
     scheduler
         Dask scheduler address; with ``kind="dask"`` and no address a
         ``LocalCluster`` is started on localhost.
+
+    Raises
+    ------
+    PeersimInputError
+        For an impossible combination (a scheduler with the local pool, fewer
+        than one job) or a scheduler that cannot be reached.
     """
     if kind == "local":
         if scheduler is not None:
-            raise ValueError("--scheduler needs --executor dask")
+            raise PeersimInputError("--scheduler needs --executor dask")
+        if jobs is not None and jobs < 1:
+            raise PeersimInputError(f"--jobs must be at least 1, got {jobs}")
         return LocalExecutor(jobs)
     if kind == "dask":
         return DaskExecutor(scheduler=scheduler, workers=jobs)
-    raise ValueError(f"unknown executor {kind!r}; use 'local' or 'dask'")
+    raise PeersimInputError(f"unknown executor {kind!r}; use 'local' or 'dask'")

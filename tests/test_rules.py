@@ -180,3 +180,13 @@ def test_agents_are_views_of_the_columns() -> None:
     assert set(worker.fidelity) == set(c.FIDELITY_DOMAINS)
     assert worker.caseload == int(model.caseloads()[worker.post])
     assert model.datacollector.get_model_vars_dataframe().shape[0] == 10
+
+
+def test_peer_support_never_raises_an_individuals_readmission() -> None:
+    # Common random numbers: each participant's usual-care outcome uses the same
+    # threshold, so a lower cumulative hazard can only delay or avoid readmission.
+    from peersim import run
+
+    patients = run(tiny(mode="service"), 8).patients
+    assert not (patients["readmitted"] & ~patients["readmitted_usual_care"]).any()
+    assert patients["readmitted"].sum() <= patients["readmitted_usual_care"].sum()

@@ -1,12 +1,14 @@
-"""Scenario file reference in Markdown, generated from the declared parameters.
+"""Markdown generated from the declared parameters: scenario reference and ODD tables.
 
-The README's scenario reference is this function's output; a test keeps the two
-identical, so the documentation cannot drift from the code. Refresh it with
-``python -m peersim.reference README.md``.
+The README's scenario reference and the parameter tables of ``docs/odd.md`` are
+this module's output; tests keep them identical, so the documentation cannot
+drift from the code. Refresh both with
+``python -m peersim.reference README.md docs/odd.md``.
 """
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from peersim.scenario import DEFAULT_TRAVEL_MINUTES
 
 START = "<!-- scenario-reference:start -->"
 END = "<!-- scenario-reference:end -->"
+ODD_START = "<!-- odd-parameters:start -->"
+ODD_END = "<!-- odd-parameters:end -->"
 
 
 def _row(spec: ParamSpec, required: bool = False) -> str:
@@ -79,12 +83,68 @@ def scenario_reference_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def structural_constants() -> list[tuple[str, str, str]]:
+    """Return ``(name, value, docstring)`` of each constant in :mod:`peersim.model.constants`."""
+    path = Path(__file__).with_name("model") / "constants.py"
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    out = []
+    for node, after in zip(body, [*body[1:], None], strict=True):
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            if not isinstance(target, ast.Name) or node.value is None:
+                continue
+            doc = ""
+            if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                doc = " ".join(str(after.value.value).split())
+            out.append((target.id, ast.unparse(node.value), doc))
+    return out
+
+
+def odd_parameter_markdown() -> str:
+    """Return the ODD parameter tables: every declared parameter and structural constant."""
+    groups = (
+        ("Mechanism strengths (uncertain; calibrated)", MECHANISM_PARAMS, "`[mechanisms]`"),
+        ("Site levers and context", SITE_PARAMS, "`[[sites]]`"),
+        ("Horizon", HORIZON_PARAMS, "`[horizon]`"),
+        ("Protocol", PROTOCOL_PARAMS, "`[protocol]`"),
+    )
+    lines: list[str] = []
+    for title, specs, table in groups:
+        lines += [
+            f"**{title}** (scenario table {table}; declared in `src/peersim/parameters.py`)",
+            "",
+            "| parameter | kind | mechanism | default | bounds | unit | source |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for spec in specs.values():
+            mechanism = str(spec.mechanism) if spec.mechanism else "-"
+            lines.append(
+                f"| `{spec.name}` | {spec.kind} | {mechanism} | {spec.default:g} | "
+                f"{spec.low:g} to {spec.high:g} | {spec.unit} | {spec.source} |"
+            )
+        lines.append("")
+    lines += [
+        "**Structural constants** (fixed rule shapes, all assumptions; `src/peersim/model/constants.py`)",
+        "",
+        "| constant | value | meaning |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{name}` | {value} | {doc} |" for name, value, doc in structural_constants()]
+    return "\n".join(lines) + "\n"
+
+
 def update_file(path: Path) -> bool:
-    """Replace the text between the reference markers in ``path``; return whether it changed."""
+    """Regenerate every marked block in ``path``; return whether it changed."""
     text = path.read_text(encoding="utf-8")
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
-    new = f"{head}{START}\n{scenario_reference_markdown()}{END}{tail}"
+    new = text
+    for start, end, render in (
+        (START, END, scenario_reference_markdown),
+        (ODD_START, ODD_END, odd_parameter_markdown),
+    ):
+        if start in new:
+            head, _, rest = new.partition(start)
+            _, _, tail = rest.partition(end)
+            new = f"{head}{start}\n{render()}{end}{tail}"
     if new != text:
         path.write_text(new, encoding="utf-8")
     return new != text

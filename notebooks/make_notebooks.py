@@ -1,6 +1,7 @@
 """Write the notebooks from their cell sources (stored without outputs).
 
-Run ``.venv/bin/python notebooks/make_notebooks.py`` after editing a cell here; the
+Run ``.venv/bin/python notebooks/make_notebooks.py && .venv/bin/ruff format notebooks``
+after editing a cell here; the
 test suite executes every notebook top to bottom.
 """
 
@@ -24,7 +25,8 @@ QUICKSTART = [
         "import peersim\n\nscenario = peersim.default_scenario()\n[s.name for s in scenario.sites]"
     ),
     new_markdown_cell(
-        "## One run\n\n`peersim.run(scenario, seed)` is the single entry point; the same seed gives the same numbers in any process."
+        "## One run\n\n`peersim.run(scenario, seed)` is the single entry point; "
+        "the same seed gives the same numbers in any process."
     ),
     new_code_cell(
         "result = peersim.run(scenario, seed=1)\n"
@@ -32,7 +34,8 @@ QUICKSTART = [
         "overall.round(3)"
     ),
     new_code_cell(
-        "result.outcomes.query(\"metric == 'readmission_rate'\").pivot(index='site', columns='arm', values='value').round(3)"
+        "readmission = result.outcomes.query(\"metric == 'readmission_rate'\")\n"
+        "readmission.pivot(index='site', columns='arm', values='value').round(3)"
     ),
     new_markdown_cell(
         "## Replicates with 95% intervals\n\nReplicate *i* uses child *i* of `SeedSequence(seed).spawn`."
@@ -54,10 +57,11 @@ QUICKSTART = [
     new_markdown_cell("## A figure for a report"),
     new_code_cell(
         "import pandas as pd\n"
-        "from IPython.display import Image\n"
+        "from IPython.display import Image\n\n"
         "from peersim.plots import summary_figure\n\n"
         "timeseries = pd.concat([r.timeseries for r in runs])\n"
-        "figure = summary_figure(summary, timeseries, [s.name for s in scenario.sites], 'ENRICH-like trial, 8 replicates')\n"
+        "sites = [s.name for s in scenario.sites]\n"
+        "figure = summary_figure(summary, timeseries, sites, 'ENRICH-like trial, 8 replicates')\n"
         "figure.savefig('quickstart_summary.png', dpi=100)\n"
         "Image('quickstart_summary.png')"
     ),
@@ -67,6 +71,7 @@ NOTEBOOKS = {"01_quickstart.ipynb": QUICKSTART}
 
 
 def main() -> None:
+    """Write every notebook in :data:`NOTEBOOKS`."""
     for name, cells in NOTEBOOKS.items():
         notebook = new_notebook(cells=cells)
         notebook.metadata["kernelspec"] = {

@@ -1,8 +1,7 @@
 """Write the notebooks from their cell sources (stored without outputs).
 
 Run ``.venv/bin/python notebooks/make_notebooks.py && .venv/bin/ruff format notebooks``
-after editing a cell here; the
-test suite executes every notebook top to bottom.
+after editing a cell here; the test suite executes every notebook top to bottom.
 """
 
 from __future__ import annotations

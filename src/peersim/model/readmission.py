@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from peersim.model.constants import HAZARD_SHAPE
 
 WEEKS_PER_YEAR = 52
-_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(40)
-_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+QUADRATURE_NODES = 40
+
+
+@cache
+def _quadrature() -> tuple[np.ndarray, np.ndarray]:
+    nodes, weights = np.polynomial.hermite_e.hermegauss(QUADRATURE_NODES)
+    return nodes, weights / weights.sum()
 
 
 def risk_at_one_year(scale: float, heterogeneity: float) -> float:
@@ -17,7 +24,8 @@ def risk_at_one_year(scale: float, heterogeneity: float) -> float:
     Averages ``1 - exp(-scale * exp(heterogeneity * z))`` over ``z ~ N(0, 1)`` by
     Gauss-Hermite quadrature.
     """
-    return float(np.sum(_WEIGHTS * -np.expm1(-scale * np.exp(heterogeneity * _NODES))))
+    nodes, weights = _quadrature()
+    return float(np.sum(weights * -np.expm1(-scale * np.exp(heterogeneity * nodes))))
 
 
 def one_year_scale(p_readmit: float, heterogeneity: float) -> float:

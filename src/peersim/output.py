@@ -1,4 +1,8 @@
-"""Writing run outputs to a directory without ever clobbering what a user wrote."""
+"""Summaries of a run store, written next to it, and figures saved without clobbering files.
+
+Everything here reads the store table by table with only the columns and rows
+it needs, so memory stays flat however many replicates the store holds.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,22 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
+from peersim.errors import PeersimInputError
 from peersim.plots import summary_figure
-from peersim.results import RunResult
-from peersim.scenario import Scenario
-from peersim.summary import summary_json
+from peersim.runstore import RunStore, atomic_write
+from peersim.summary import INTERVAL, summarise, summary_json
 
-TABLES = ("metrics", "outcomes", "staff", "timeseries", "patients")
-RUN_FILES = (
-    *(f"{name}.parquet" for name in TABLES),
-    "summary.csv",
-    "summary.json",
-    "summary.png",
-)
-"""Files ``peersim run --out`` writes."""
+SUMMARY_COLUMNS = ["site", "metric", "value", "replicate"]
 
 
 @dataclass(frozen=True)
 class OutputDirectory:
-    """A directory peersim may write into.
+    """A directory peersim may write figures or tables into.
 
     Parameters
     ----------
@@ -40,15 +39,20 @@ class OutputDirectory:
     path: Path
     force: bool = False
 
-    def check(self, names: Sequence[str] = RUN_FILES) -> str | None:
-        """Return why writing ``names`` here is refused, or ``None`` if it is allowed."""
+    def check(self, names: Sequence[str]) -> None:
+        """Refuse writing ``names`` here if the path is a file or they exist without ``force``.
+
+        Raises
+        ------
+        PeersimInputError
+            With a message naming the directory and the clashing files.
+        """
         if self.path.exists() and not self.path.is_dir():
-            return f"--out {self.path}: exists and is not a directory"
+            raise PeersimInputError(f"--out {self.path}: exists and is not a directory")
         clashes = [name for name in names if (self.path / name).exists()]
         if clashes and not self.force:
             shown = ", ".join(clashes[:3]) + (" ..." if len(clashes) > 3 else "")
-            return f"--out {self.path}: already holds {shown}; use --force to replace them"
-        return None
+            raise PeersimInputError(f"--out {self.path}: already holds {shown}; use --force to replace them")
 
     def file(self, name: str) -> Path:
         """Create the directory if needed and return the path of ``name`` in it."""
@@ -56,53 +60,115 @@ class OutputDirectory:
         return self.path / name
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+def save_figure(figure: Figure, path: Path, dpi: int = 120) -> Path:
+    """Save ``figure`` as PNG through a temporary file and a rename; return ``path``."""
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    try:
+        figure.savefig(temporary, dpi=dpi)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(temporary, index=False)
-    os.replace(temporary, path)
+def store_summary(store: RunStore, replicates: int | None = None) -> pd.DataFrame:
+    """Mean and 95% interval per site and metric over the store's replicates.
+
+    Parameters
+    ----------
+    store
+        The run store.
+    replicates
+        Summarise replicates ``0 .. replicates - 1`` only (default: all held).
+    """
+    return summarise(store.read("metrics", columns=SUMMARY_COLUMNS, replicates=replicates))
 
 
-def write_run_outputs(
-    target: OutputDirectory,
-    scenario: Scenario,
-    seed: int,
-    results: Sequence[RunResult],
-    summary: pd.DataFrame,
+def write_store_summary(
+    store: RunStore, summary: pd.DataFrame, replicates: int, available: int, failures: list[dict[str, Any]]
 ) -> list[Path]:
-    """Write tidy tables of every replicate, the summary and its figure.
+    """Write ``summary.csv``, ``summary.json`` and ``summary.png`` into the store.
+
+    Parameters
+    ----------
+    store
+        The run store (these files are its own and are rewritten each time).
+    summary
+        Output of :func:`store_summary`.
+    replicates
+        Replicates asked for (the summary covers those below this index).
+    available
+        Replicates among them that finished.
+    failures
+        Failure records of replicates that did not finish, listed in the JSON.
 
     Returns
     -------
     list[pathlib.Path]
         The files written.
     """
-    written = []
-    per_table = [result.tables() for result in results]
-    for name in TABLES:
-        path = target.file(f"{name}.parquet")
-        _write_parquet(pd.concat([tables[name] for tables in per_table], ignore_index=True), path)
-        written.append(path)
-    path = target.file("summary.csv")
-    _atomic_write_bytes(path, summary.to_csv(index=False).encode())
-    written.append(path)
-    document = summary_json(summary, scenario.name, seed, len(results))
-    document["scenario_hash"] = scenario.hash
-    path = target.file("summary.json")
-    _atomic_write_bytes(path, (json.dumps(document, indent=2) + "\n").encode())
-    written.append(path)
-    timeseries = pd.concat([result.timeseries for result in results], ignore_index=True)
-    figure = summary_figure(
-        summary, timeseries, [s.name for s in scenario.sites], f"peersim: {scenario.name}"
+    path = store.path
+    atomic_write(path / "summary.csv", summary.to_csv(index=False).encode())
+    document = summary_json(summary, store.scenario_name, store.seed, available)
+    document["scenario_hash"] = store.manifest["scenario"]["hash"]
+    document["failed_replicates"] = [record["replicate"] for record in failures]
+    atomic_write(path / "summary.json", (json.dumps(document, indent=2, allow_nan=False) + "\n").encode())
+    acceptance = store.read(
+        "timeseries",
+        columns=["week", "site", "metric", "value"],
+        replicates=replicates,
+        where={"metric": ["ward_acceptance"]},
     )
-    path = target.file("summary.png")
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=120)
-    os.replace(temporary, path)
-    written.append(path)
-    return written
+    figure = summary_figure(summary, acceptance, store.site_names, f"peersim: {store.scenario_name}")
+    return [path / "summary.csv", path / "summary.json", save_figure(figure, path / "summary.png")]
+
+
+def timeseries_bands(store: RunStore, metrics: Sequence[str], replicates: int | None = None) -> pd.DataFrame:
+    """Weekly mean and 95% band of replicate values, per site and metric.
+
+    Reads one metric at a time, so memory holds one metric's rows, not the
+    whole ``timeseries`` table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``site, metric, week, mean, lo, hi, n``; ``lo`` and ``hi`` are
+        the 2.5th and 97.5th percentiles over replicates (missing weeks ignored).
+    """
+    lo_q, hi_q = (p / 100 for p in INTERVAL)
+    parts = []
+    for metric in metrics:
+        rows = store.read(
+            "timeseries", columns=["site", "week", "value"], replicates=replicates, where={"metric": [metric]}
+        )
+        grouped = rows.groupby(["site", "week"], sort=False)["value"]
+        part = pd.DataFrame(
+            {
+                "mean": grouped.mean(),
+                "lo": grouped.quantile(lo_q),
+                "hi": grouped.quantile(hi_q),
+                "n": grouped.count(),
+            }
+        ).reset_index()
+        part.insert(1, "metric", metric)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def outcome_summary(store: RunStore, replicates: int | None = None) -> pd.DataFrame:
+    """Mean and 95% interval of each outcome per site and arm (from the ``outcomes`` table).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``site, arm, metric, mean, lo, hi, n`` (see :func:`peersim.summary.summarise`).
+    """
+    outcomes = store.read(
+        "outcomes", columns=["site", "arm", "metric", "value", "replicate"], replicates=replicates
+    )
+    parts = []
+    for arm, rows in outcomes.groupby("arm", sort=False):
+        part = summarise(rows.drop(columns="arm"))
+        part.insert(1, "arm", arm)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)

@@ -9,11 +9,19 @@ from typing import Annotated
 
 import typer
 
-from peersim.cli.app import fail
-from peersim.cli.progress import progress_bar
-from peersim.output import OutputDirectory, write_run_outputs
-from peersim.scenario_io import default_scenario, load_scenario
-from peersim.summary import format_table, stack_metrics, summarise, summary_json
+from peersim.cli.ensemble_options import (
+    EXIT_RUNS_FAILED,
+    ExecutorName,
+    ExecutorOption,
+    JobsOption,
+    SchedulerOption,
+    SetOption,
+    describe_failures,
+    execute,
+)
+from peersim.ensemble import EnsembleJob, MemorySink
+from peersim.overrides import load_source
+from peersim.summary import format_table, summarise, summary_json
 
 
 def run_cmd(
@@ -34,37 +42,76 @@ def run_cmd(
     ] = False,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Directory for tidy tables (Parquet), summary and figure."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run store directory: Parquet tables per replicate, manifest, summary and figure. "
+            "Running again resumes it.",
+        ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Allow replacing peersim outputs already in --out.")
+        bool,
+        typer.Option("--force", help="Replace a store in --out written for another scenario or seed."),
     ] = False,
+    jobs: JobsOption = None,
+    executor: ExecutorOption = ExecutorName.local,
+    scheduler: SchedulerOption = None,
+    sets: SetOption = None,
 ) -> None:
     """Run a scenario and report means with 95% intervals over replicates."""
-    spec = load_scenario(scenario) if scenario is not None else default_scenario()
-    target = OutputDirectory(out, force=force) if out is not None else None
-    if target is not None:
-        problem = target.check()
-        if problem:
-            raise fail(problem)
-    from peersim.api import run_replicates
+    source = load_source(scenario, sets or ())
+    spec = source.scenario
+    memory = MemorySink()
+    store = None
+    if out is not None:
+        from peersim.runstore import RunStore
 
-    with progress_bar(replicates, enabled=not json_output, label=f"{spec.name}") as advance:
-        results = list(run_replicates(spec, seed, replicates, on_done=advance))
-    summary = summarise(stack_metrics(results))
-    if json_output:
-        sys.stdout.write(
-            json.dumps(summary_json(summary, spec.name, seed, replicates), allow_nan=False) + "\n"
-        )
+        store = RunStore.open_for_writing(out, source, seed, force=force)
+    (report,) = execute(
+        [EnsembleJob(spec, store if store is not None else memory)],
+        seed,
+        replicates,
+        executor,
+        jobs,
+        scheduler,
+        show_progress=not json_output,
+        label=spec.name,
+        resume_hint=f"Run the same command again to resume the store in {out}" if out is not None else None,
+    )
+    where = str(out / "failures") if out is not None else None
+    if report.available == 0:
+        typer.echo(describe_failures(report.failures, replicates, where), err=True)
+        raise typer.Exit(EXIT_RUNS_FAILED)
+    if store is not None:
+        from peersim.output import store_summary
+
+        summary = store_summary(store, replicates)
     else:
-        source = str(scenario) if scenario is not None else "embedded default"
+        summary = summarise(memory.read("metrics", replicates))
+    if json_output:
+        document = summary_json(summary, spec.name, seed, report.available)
+        if report.failures:
+            document["failed_replicates"] = [f.replicate for f in report.failures]
+        sys.stdout.write(json.dumps(document, allow_nan=False) + "\n")
+    else:
+        origin = source.source if scenario is not None else "embedded default"
+        if source.overrides:
+            origin += f" with --set {' '.join(source.overrides)}"
         typer.echo(
-            f"peersim: {spec.name} ({source}), {spec.mode} mode, {len(spec.sites)} site(s), "
-            f"{replicates} replicate(s), seed {seed}"
+            f"peersim: {spec.name} ({origin}), {spec.mode} mode, {len(spec.sites)} site(s), "
+            f"{report.available} replicate(s), seed {seed}"
+            + (f" ({report.skipped} resumed from {out})" if report.skipped else "")
         )
         typer.echo("mean (95% interval of replicates)\n")
         typer.echo(format_table(summary, [s.name for s in spec.sites]))
-    if target is not None:
-        written = write_run_outputs(target, spec, seed, results, summary)
+    if store is not None:
+        from peersim.output import write_store_summary
+
+        write_store_summary(store, summary, replicates, report.available, store.failures())
         if not json_output:
-            typer.echo(f"\nwrote {len(written)} files to {target.path}")
+            typer.echo(
+                f"\nrun store: {out} ({report.available} replicate(s)); summary.csv, .json and .png there"
+            )
+    if report.failures:
+        typer.echo(describe_failures(report.failures, replicates, where), err=True)
+        raise typer.Exit(EXIT_RUNS_FAILED)

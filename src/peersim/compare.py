@@ -1,0 +1,235 @@
+"""What-if comparisons on common random numbers: paired differences with 95% intervals.
+
+Replicate ``i`` of the base scenario and of every what-if runs with the same
+seed, ``streams.replicate_seed(seed, i)``, and peersim's streams are keyed by
+site position and process, so a lever that does not touch a process leaves its
+draws alone. The difference ``what-if - base`` is then taken replicate by
+replicate: the noise the two runs share cancels, and a scenario compared with
+itself differs by exactly zero.
+
+The interval is the 95% Student-t confidence interval of the *mean* paired
+difference over replicates (how precisely the ensemble pins down the expected
+effect of the change); it narrows as replicates are added. It is not the
+spread of single-run outcomes that ``peersim run`` reports.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from peersim.results import METRICS, OVERALL
+
+CONFIDENCE = 0.95
+KEYS = ["site", "metric", "replicate"]
+COLUMNS = ["comparison", "site", "metric", "base", "whatif", "difference", "lo", "hi", "n"]
+INTERVAL_TEXT = "95% t-interval of the mean paired difference (what-if - base) over replicates"
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        m2 = 2 * m
+        for numerator in (
+            m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)),
+            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularised incomplete beta function ``I_x(a, b)`` for ``0 <= x <= 1``."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: float) -> float:
+    """Cumulative distribution function of Student's t with ``df`` degrees of freedom."""
+    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_quantile(p: float, df: float) -> float:
+    """Quantile of Student's t (``0 < p < 1``, ``df > 0``), by bisection on :func:`t_cdf`.
+
+    Accurate to about 1e-10 (e.g. ``t_quantile(0.975, 1)`` is 12.7062,
+    ``t_quantile(0.975, 19)`` is 2.0930).
+    """
+    if not 0.0 < p < 1.0 or df <= 0:
+        raise ValueError(f"need 0 < p < 1 and df > 0, got p={p}, df={df}")
+    if p < 0.5:
+        return -t_quantile(1.0 - p, df)
+    low, high = 0.0, 1.0
+    while t_cdf(high, df) < p:
+        high *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (low + high)
+        if t_cdf(mid, df) < p:
+            low = mid
+        else:
+            high = mid
+        if high - low < 1e-12 * max(1.0, high):
+            break
+    return 0.5 * (low + high)
+
+
+def paired_differences(base: pd.DataFrame, whatif: pd.DataFrame, comparison: str) -> pd.DataFrame:
+    """Mean paired difference ``what-if - base`` per site and metric, with its 95% interval.
+
+    Parameters
+    ----------
+    base, whatif
+        Headline metrics of the two ensembles (columns ``site, metric, value,
+        replicate``). Rows are paired on site, metric and replicate; sites or
+        replicates only one side has are left out, and so are pairs where
+        either value is missing (e.g. no engaged participant at a site).
+    comparison
+        Label of the what-if, copied into the ``comparison`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``comparison, site, metric, base, whatif, difference, lo, hi, n``:
+        the means of each side and of the difference over the ``n`` pairs, and
+        the 95% t-interval of the mean difference (``lo = hi = difference``
+        when every pair agrees; missing with fewer than 2 pairs).
+    """
+    columns = [*KEYS, "value"]
+    merged = base[columns].merge(whatif[columns], on=KEYS, suffixes=("_base", "_whatif"))
+    rows = []
+    for (site, metric), group in merged.groupby(["site", "metric"], sort=False):
+        a = group["value_base"].to_numpy(dtype=float)
+        b = group["value_whatif"].to_numpy(dtype=float)
+        keep = np.isfinite(a) & np.isfinite(b)
+        a, b = a[keep], b[keep]
+        n = int(a.size)
+        if n == 0:
+            rows.append((comparison, site, metric, np.nan, np.nan, np.nan, np.nan, np.nan, 0))
+            continue
+        diff = b - a
+        mean = float(diff.mean())
+        if n > 1:
+            half = t_quantile(0.5 + CONFIDENCE / 2, n - 1) * float(diff.std(ddof=1)) / math.sqrt(n)
+            lo, hi = mean - half, mean + half
+        else:
+            lo = hi = np.nan
+        rows.append((comparison, site, metric, float(a.mean()), float(b.mean()), mean, lo, hi, n))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _clean(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def compare_json(
+    differences: pd.DataFrame,
+    base: dict[str, Any],
+    whatifs: Sequence[dict[str, Any]],
+    seed: int,
+    replicates: int,
+) -> dict[str, Any]:
+    """Shape paired differences as the ``peersim compare --json`` document.
+
+    ``{"base": {...}, "seed", "replicates", "interval", "comparisons": [{"label",
+    ..., "overall": {METRIC: {"base", "whatif", "difference", "lo", "hi", "n"}},
+    "sites": {SITE: {METRIC: {...}}}}]}``; missing values are ``null``.
+    ``base`` and each of ``whatifs`` describe a scenario (label, file, name,
+    hash, overrides); ``whatifs[k]["label"]`` matches the ``comparison`` column.
+    """
+    comparisons = []
+    for whatif in whatifs:
+        entry: dict[str, Any] = {**whatif, "overall": {}, "sites": {}}
+        rows = differences[differences["comparison"] == whatif["label"]]
+        for row in rows.itertuples(index=False):
+            values = {
+                "base": _clean(row.base),
+                "whatif": _clean(row.whatif),
+                "difference": _clean(row.difference),
+                "lo": _clean(row.lo),
+                "hi": _clean(row.hi),
+                "n": int(row.n),
+            }
+            if row.site == OVERALL:
+                entry["overall"][row.metric] = values
+            else:
+                entry["sites"].setdefault(row.site, {})[row.metric] = values
+        comparisons.append(entry)
+    return {
+        "base": base,
+        "seed": seed,
+        "replicates": replicates,
+        "interval": INTERVAL_TEXT,
+        "comparisons": comparisons,
+    }
+
+
+COUNT_METRICS = frozenset({"participants", "vacancy_weeks", "supervision_sessions"})
+
+
+def _number(value: float, metric: str, signed: bool = False) -> str:
+    if not np.isfinite(value):
+        return "-"
+    digits = 1 if metric in COUNT_METRICS else 3
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def format_comparison(differences: pd.DataFrame, label: str, sites: Sequence[str]) -> str:
+    """Render one what-if's paired differences as text: one block per site.
+
+    Blocks are ``overall`` then each site; with a single site only ``overall``
+    is shown (it is the same numbers).
+    """
+    rows = differences[differences["comparison"] == label]
+    numbers = ("base", "whatif", "difference", "lo", "hi", "n")
+    lookup: dict[tuple[str, str], dict[str, float]] = {
+        (str(r["site"]), str(r["metric"])): {k: float(r[k]) for k in numbers} for r in rows.to_dict("records")
+    }
+    blocks = [OVERALL] if len(sites) <= 1 else [OVERALL, *sites]
+    width = max(len(m) for m in METRICS) + 2
+    lines = []
+    for site in blocks:
+        header = (
+            "metric".ljust(width)
+            + f"{'base':>10}{'what-if':>10}{'difference':>12}{'95% interval':>22}{'n':>5}"
+        )
+        lines += [f"[{site}]", header, "-" * len(header)]
+        for metric in METRICS:
+            row = lookup.get((site, metric))
+            if row is None:
+                continue
+            interval = (
+                f"[{_number(row['lo'], metric, True)}, {_number(row['hi'], metric, True)}]"
+                if np.isfinite(row["lo"])
+                else "-"
+            )
+            lines.append(
+                metric.ljust(width)
+                + _number(row["base"], metric).rjust(10)
+                + _number(row["whatif"], metric).rjust(10)
+                + _number(row["difference"], metric, True).rjust(12)
+                + interval.rjust(22)
+                + str(int(row["n"])).rjust(5)
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip()

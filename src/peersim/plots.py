@@ -72,7 +72,9 @@ def summary_figure(summary: pd.DataFrame, timeseries: pd.DataFrame, sites: list[
         grouped = acceptance[acceptance["site"] == site].groupby("week")["value"]
         weeks = grouped.mean().index.to_numpy()
         ax.plot(weeks, grouped.mean().to_numpy(), label=site, linewidth=1.5)
-        ax.fill_between(weeks, grouped.quantile(0.025).to_numpy(), grouped.quantile(0.975).to_numpy(), alpha=0.15)
+        ax.fill_between(
+            weeks, grouped.quantile(0.025).to_numpy(), grouped.quantile(0.975).to_numpy(), alpha=0.15
+        )
     ax.set_ylim(0, 1)
     ax.set_xlabel("week")
     ax.set_title("Ward staff acceptance over time", fontsize=10)

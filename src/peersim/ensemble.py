@@ -184,15 +184,23 @@ class MemorySink:
         for failure in output.failures:
             self.failures[failure.replicate] = failure
 
-    def read(self, table: str, replicates: int | None = None) -> pd.DataFrame:
-        """Return one table for all replicates held (or those below ``replicates``)."""
+    def read(
+        self, table: str, columns: Sequence[str] | None = None, replicates: int | None = None
+    ) -> pd.DataFrame:
+        """Return one table for the replicates held (those below ``replicates`` if given).
+
+        Raises
+        ------
+        KeyError
+            If no batch of ``table`` has been added.
+        """
         parts = self.frames.get(table, [])
         if not parts:
             raise KeyError(f"no {table!r} rows held")
         frame = pd.concat(parts, ignore_index=True)
         if replicates is not None:
             frame = frame[frame["replicate"] < replicates].reset_index(drop=True)
-        return frame
+        return frame[list(columns)] if columns else frame
 
 
 @dataclass(frozen=True)

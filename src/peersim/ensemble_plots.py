@@ -78,7 +78,7 @@ def forest_figure(differences: pd.DataFrame, site: str = OVERALL, title: str = "
     labels = list(dict.fromkeys(rows["comparison"]))
     fig = Figure(figsize=(12, 7.5), layout="constrained")
     grid = fig.add_gridspec(len(OTHER_METRICS), 2, width_ratios=(1.5, 1))
-    offsets = (np.arange(len(labels)) - (len(labels) - 1) / 2) * (0.7 / max(1, len(labels)))
+    offsets = ((len(labels) - 1) / 2 - np.arange(len(labels))) * (0.7 / max(1, len(labels)))  # first on top
 
     ax = fig.add_subplot(grid[:, 0])
     shares = [m for m in SHARE_METRICS if m in set(rows["metric"])]
@@ -151,18 +151,19 @@ def trajectories_figure(bands: pd.DataFrame, sites: Sequence[str], title: str = 
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("week of delivery")
-    axes[0, 0].legend(fontsize=8, ncol=2 if len(sites) > 4 else 1)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside right upper", fontsize=8, title="site")
     fig.suptitle(title or "Trajectories per site: mean and 95% band of replicates")
     return fig
 
 
-OUTCOME_PANELS: tuple[tuple[str, str, bool], ...] = (
-    ("readmission_rate", "12-month readmission by arm (0-1)", True),
-    ("engagement_rate", "Engaged (>= 2 contacts), peer support arm (0-1)", True),
-    ("mean_contacts", "Contacts per participant by arm", False),
-    ("fidelity_index", "Delivered fidelity index, peer support arm (0-1)", True),
+OUTCOME_PANELS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    ("readmission_rate", "12-month readmission by arm (0-1)", ARMS, True),
+    ("engagement_rate", "Engaged (>= 2 contacts), peer support arm (0-1)", ARMS[:1], True),
+    ("mean_contacts", "Peer support contacts per participant, peer support arm", ARMS[:1], False),
+    ("fidelity_index", "Delivered fidelity index, peer support arm (0-1)", ARMS[:1], True),
 )
-"""End-of-run outcomes drawn by :func:`outcomes_figure`: metric, title, 0-1 scale."""
+"""End-of-run outcomes drawn by :func:`outcomes_figure`: metric, title, arms, 0-1 scale."""
 
 
 def outcomes_figure(summary: pd.DataFrame, sites: Sequence[str], title: str = "") -> Figure:
@@ -183,9 +184,9 @@ def outcomes_figure(summary: pd.DataFrame, sites: Sequence[str], title: str = ""
     axes = fig.subplots(2, 2)
     x = np.arange(len(labels))
     arm_names = {"peer_support": "peer support", "usual_care": "usual care"}
-    for ax, (metric, name, unit_scale) in zip(axes.flat, OUTCOME_PANELS, strict=True):
+    for ax, (metric, name, panel_arms, unit_scale) in zip(axes.flat, OUTCOME_PANELS, strict=True):
         part = summary[summary["metric"] == metric]
-        arms = [a for a in ARMS if not part[part["arm"] == a].empty]
+        arms = [a for a in panel_arms if not part[part["arm"] == a].empty]
         width = 0.8 / max(1, len(arms))
         for k, arm in enumerate(arms):
             table = part[part["arm"] == arm].set_index("site")

@@ -28,11 +28,13 @@ def fail(message: str) -> typer.Exit:
 
 
 def _register() -> None:
-    from peersim.cli import run_command, scenario_commands
+    from peersim.cli import compare_command, plot_command, run_command, scenario_commands
 
     app.command("run")(run_command.run_cmd)
     app.command("validate")(scenario_commands.validate_cmd)
     app.command("schema")(scenario_commands.schema_cmd)
+    app.command("compare")(compare_command.compare_cmd)
+    app.command("plot")(plot_command.plot_cmd)
 
 
 def main() -> None:

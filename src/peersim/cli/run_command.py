@@ -87,7 +87,7 @@ def run_cmd(
 
         summary = store_summary(store, replicates)
     else:
-        summary = summarise(memory.read("metrics", replicates))
+        summary = summarise(memory.read("metrics", replicates=replicates))
     if json_output:
         document = summary_json(summary, spec.name, seed, report.available)
         if report.failures:

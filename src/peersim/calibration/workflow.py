@@ -1,0 +1,258 @@
+"""Calibrate end to end: run ABC-SMC, check the posterior, write tables, figures and report.
+
+:func:`calibrate` is what ``peersim calibrate`` calls; :func:`check_posterior` is
+the posterior predictive check of an existing posterior (``peersim ppc``).
+Output files are listed in :data:`CALIBRATION_FILES` and :data:`CHECK_FILES`;
+none is replaced without ``force``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from peersim.calibration.posterior import Posterior
+from peersim.calibration.priors import Priors
+from peersim.calibration.report import (
+    identifiability,
+    marginals_figure,
+    posterior_predictive,
+    ppc_figure,
+    predictive_draws,
+    report_markdown,
+)
+from peersim.calibration.smc import CalibrationOutcome, CalibrationProblem, CalibrationSettings, run_abc
+from peersim.calibration.targets import BoundTargets
+from peersim.errors import PeersimInputError
+from peersim.executor import Executor, make_executor
+from peersim.scenario import Scenario
+
+CHECK_FILES = (
+    "identifiability.csv",
+    "ppc.csv",
+    "ppc_draws.parquet",
+    "marginals.png",
+    "ppc.png",
+    "report.md",
+    "calibration.json",
+)
+"""Files a posterior check writes into its output directory."""
+
+CALIBRATION_FILES = ("posterior.parquet", "generations.csv", *CHECK_FILES)
+"""Files ``peersim calibrate`` writes into its output directory."""
+
+
+def check_out(out: Path, names: Sequence[str], force: bool) -> None:
+    """Refuse an output directory that is a file, or holds ``names``, unless ``force``.
+
+    Raises
+    ------
+    PeersimInputError
+        Naming the directory and the files that would be replaced.
+    """
+    if out.exists() and not out.is_dir():
+        raise PeersimInputError(f"--out {out}: exists and is not a directory")
+    clashes = [name for name in names if (out / name).exists()]
+    if clashes and not force:
+        shown = ", ".join(clashes[:3]) + (" ..." if len(clashes) > 3 else "")
+        raise PeersimInputError(f"--out {out}: already holds {shown}; use --force to replace them")
+
+
+@dataclass
+class CheckResult:
+    """Posterior predictive check and identifiability of one posterior."""
+
+    posterior: Posterior
+    identifiability: pd.DataFrame
+    ppc: pd.DataFrame
+    draws: pd.DataFrame
+
+
+def check(
+    posterior: Posterior,
+    scenario: Scenario,
+    targets: BoundTargets,
+    priors: Priors,
+    draws: int,
+    seed: int,
+    executor: Executor | None = None,
+) -> CheckResult:
+    """Return the identifiability table and posterior predictive check of ``posterior``."""
+    simulated = predictive_draws(posterior, scenario, targets, draws, seed, executor)
+    return CheckResult(
+        posterior, identifiability(posterior, priors), posterior_predictive(simulated, targets), simulated
+    )
+
+
+def write_check(
+    out: Path,
+    result: CheckResult,
+    targets: BoundTargets,
+    priors: Priors,
+    summary: dict[str, Any],
+    title: str,
+    populations: pd.DataFrame | None = None,
+) -> list[Path]:
+    """Write tables, figures, report and a JSON record of a check into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    result.identifiability.to_csv(out / "identifiability.csv", index=False)
+    result.ppc.to_csv(out / "ppc.csv", index=False)
+    result.draws.to_parquet(out / "ppc_draws.parquet", index=False)
+    written += [out / "identifiability.csv", out / "ppc.csv", out / "ppc_draws.parquet"]
+    figures = {"marginals": "marginals.png", "ppc": "ppc.png"}
+    marginals_figure(result.posterior, priors, result.identifiability).savefig(out / "marginals.png", dpi=110)
+    ppc_figure(result.ppc, result.draws, targets).savefig(out / "ppc.png", dpi=110)
+    written += [out / "marginals.png", out / "ppc.png"]
+    text = report_markdown(
+        title=title,
+        summary=summary,
+        populations=populations,
+        ident=result.identifiability,
+        ppc=result.ppc,
+        targets=targets,
+        figures=figures,
+    )
+    (out / "report.md").write_text(text, encoding="utf-8")
+    record = {
+        **summary,
+        "posterior": result.posterior.describe(),
+        "identifiability": result.identifiability.to_dict(orient="records"),
+        "ppc": result.ppc.to_dict(orient="records"),
+    }
+    if populations is not None:
+        record["generations"] = populations.to_dict(orient="records")
+    (out / "calibration.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+    written += [out / "report.md", out / "calibration.json"]
+    return written
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+@dataclass
+class CalibrationRun:
+    """Everything one ``peersim calibrate`` produced."""
+
+    outcome: CalibrationOutcome
+    check: CheckResult
+    written: list[Path]
+
+
+def calibrate(
+    problem: CalibrationProblem,
+    settings: CalibrationSettings,
+    db: Path,
+    out: Path,
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> CalibrationRun:
+    """Run or resume ABC-SMC, then check the posterior and write every output into ``out``.
+
+    Raises
+    ------
+    PeersimInputError
+        For outputs that exist without ``force``, or a database that cannot be
+        resumed (checked before any simulation starts).
+    """
+    check_out(out, CALIBRATION_FILES, force)
+    outcome = run_abc(problem, settings, db, force=force, log=log)
+    if log is not None:
+        log(f"posterior predictive check: {settings.ppc_draws} draws")
+    executor = make_executor(settings.executor, settings.jobs, settings.scheduler)
+    try:
+        result = check(
+            outcome.posterior,
+            problem.scenario,
+            problem.targets,
+            problem.priors,
+            settings.ppc_draws,
+            settings.seed,
+            executor,
+        )
+    finally:
+        executor.close()
+    out.mkdir(parents=True, exist_ok=True)
+    outcome.posterior.save(out / "posterior.parquet", problem.scenario.hash, settings.seed)
+    outcome.populations.to_csv(out / "generations.csv", index=False)
+    summary = {
+        "targets": f"{problem.targets.target_set.spec.name} ({problem.targets.target_set.source})",
+        "scenario": f"{problem.scenario.name} (hash {problem.scenario.hash})",
+        "calibrated parameters": len(problem.priors.names),
+        "population": settings.population,
+        "generations": f"{outcome.generations} (requested {settings.generations}; "
+        f"{outcome.resumed_from} resumed from {db})",
+        "replicates per evaluation": settings.replicates,
+        "model evaluations": outcome.evaluations,
+        "final epsilon": f"{float(outcome.populations['epsilon'].iloc[-1]):.3f}",
+        "effective sample size": f"{outcome.posterior.effective_sample_size:.1f}",
+        "seed": settings.seed,
+        "sampler": _sampler_text(settings),
+        "ABC-SMC seconds": f"{outcome.seconds:.0f}",
+        "posterior predictive draws": settings.ppc_draws,
+        "peersim": version("peersim"),
+        "pyabc": version("pyabc"),
+        "python": platform.python_version(),
+    }
+    written = [out / "posterior.parquet", out / "generations.csv"]
+    written += write_check(
+        out,
+        result,
+        problem.targets,
+        problem.priors,
+        summary,
+        f"Calibration report: {problem.targets.target_set.spec.name}",
+        outcome.populations,
+    )
+    return CalibrationRun(outcome, result, written)
+
+
+def _sampler_text(settings: CalibrationSettings) -> str:
+    if settings.executor == "dask":
+        return f"pyabc DaskDistributedSampler ({settings.scheduler or 'local cluster'})"
+    if settings.workers == 1:
+        return "pyabc SingleCoreSampler (reproducible)"
+    return f"pyabc MulticoreEvalParallelSampler, {settings.workers} processes"
+
+
+def check_posterior(
+    posterior: Posterior,
+    problem: CalibrationProblem,
+    draws: int,
+    seed: int,
+    out: Path | None,
+    force: bool = False,
+    executor: Executor | None = None,
+) -> tuple[CheckResult, list[Path]]:
+    """Posterior predictive check of an existing posterior against ``problem``'s targets."""
+    if out is not None:
+        check_out(out, CHECK_FILES, force)
+    missing = [name for name in problem.priors.names if name not in posterior.parameters]
+    if missing:
+        raise PeersimInputError(
+            f"{posterior.source}: has no column for calibrated parameter(s) {', '.join(missing)} "
+            f"that {problem.targets.target_set.source} calibrates ([priors] parameters)"
+        )
+    result = check(posterior, problem.scenario, problem.targets, problem.priors, draws, seed, executor)
+    written: list[Path] = []
+    if out is not None:
+        summary = {
+            "posterior": posterior.source,
+            "targets": f"{problem.targets.target_set.spec.name} ({problem.targets.target_set.source})",
+            "scenario": f"{problem.scenario.name} (hash {problem.scenario.hash})",
+            "posterior predictive draws": draws,
+            "seed": seed,
+            "peersim": version("peersim"),
+        }
+        written = write_check(out, result, problem.targets, problem.priors, summary, "Posterior check")
+    return result, written

@@ -66,11 +66,27 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scen
     try:
         return Scenario.model_validate(data)
     except ValidationError as error:
-        lines = [_describe(err, data) for err in error.errors()]
+        lines = [_describe(err, data) for err in error.errors() if not _follows_site_error(err)]
         header = f"{source}: invalid scenario"
         if len(lines) == 1:
             raise ScenarioError(f"{source}: {lines[0]}") from None
         raise ScenarioError(header + "\n" + "\n".join(f"  - {line}" for line in lines)) from None
+
+
+def _follows_site_error(err: Any) -> bool:
+    """Whether ``err`` is pydantic's echo of an invalid site, not a problem of its own.
+
+    Pydantic checks the length of ``sites`` after dropping invalid items, so one bad
+    site also yields "too short" although the file has sites; that error is
+    already reported at the site's own key path.
+    """
+    given = err.get("input")
+    return (
+        err["type"] == "too_short"
+        and tuple(err["loc"]) == ("sites",)
+        and isinstance(given, (list, tuple))
+        and len(given) > 0
+    )
 
 
 def default_scenario_text() -> str:

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -209,14 +212,15 @@ class DaskExecutor(Executor):
             raise PeersimInputError(f"--jobs must be at least 1, got {workers}")
         if scheduler is None:
             n = workers if workers is not None else (os.cpu_count() or 1)
-            self._cluster = LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=40,
-            )
+            with _sigint_ignored():  # workers inherit it: Ctrl-C is the parent's to handle
+                self._cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=40,
+                )
             self.client = Client(self._cluster)
         else:
             try:
@@ -267,6 +271,25 @@ class DaskExecutor(Executor):
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while starting worker processes, so that they inherit the disposition.
+
+    Ctrl-C in a terminal reaches every process in the foreground group. Dask
+    workers that ignore it leave the parent to stop the ensemble cleanly (and
+    to close the cluster) instead of each printing a traceback. Outside the
+    main thread signals cannot be changed, and nothing is done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _take(queue: Iterator[tuple[int, Any]], n: int) -> list[tuple[int, Any]]:

@@ -132,12 +132,12 @@ def compare_cmd(
     else:
         sites = [s.name for s in base_source.scenario.sites]
         typer.echo(
-            f"peersim compare: base {labels[0]} ({base_source.source}), {replicates} paired replicate(s), "
-            f"seed {seed}, common random numbers"
+            f"peersim compare: base {base_source.scenario.name} ({base_source.source}), "
+            f"{replicates} paired replicate(s), seed {seed}, common random numbers"
         )
         typer.echo(f"difference = what-if - base; interval: {document['interval']}")
         for source, label in zip(others, labels[1:], strict=True):
-            typer.echo(f"\nwhat-if {label} ({_origin(source)}) vs base {labels[0]}")
+            typer.echo(f"\nwhat-if {label} ({_origin(source)}) vs base {base_source.scenario.name}")
             typer.echo(format_comparison(differences, label, sites))
     if out is not None:
         _write_outputs(out, differences, document, base_source)

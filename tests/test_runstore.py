@@ -1,0 +1,188 @@
+"""The run store: resume, refusal of a store written for something else, interrupted writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import TINY_TOML, peersim_command, run_peersim
+from peersim import default_scenario, run
+from peersim.ensemble import EnsembleJob, MemorySink, run_ensembles
+from peersim.executor import LocalExecutor
+from peersim.overrides import ScenarioSource, load_source
+from peersim.runstore import RunStore, RunStoreError
+from peersim.streams import replicate_seed
+
+SEED = 5
+
+
+def file_hashes(directory: Path) -> dict[str, str]:
+    return {
+        p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def sorted_metrics(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["replicate", "site", "metric"], kind="stable").reset_index(drop=True)
+
+
+@pytest.fixture
+def tiny_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_TOML, encoding="utf-8")
+    return path
+
+
+def test_resume_runs_only_missing_replicates_and_matches_a_fresh_run(tiny_file: Path, tmp_path: Path) -> None:
+    source = load_source(tiny_file)
+    store = RunStore.open_for_writing(tmp_path / "store", source, SEED)
+    with LocalExecutor(1) as one:
+        (first,) = run_ensembles([EnsembleJob(source.scenario, store)], SEED, 4, one)
+        reopened = RunStore.open_for_writing(tmp_path / "store", source, SEED)
+        (second,) = run_ensembles([EnsembleJob(source.scenario, reopened)], SEED, 10, one)
+        (third,) = run_ensembles([EnsembleJob(source.scenario, reopened)], SEED, 10, one)
+        fresh = MemorySink()
+        run_ensembles([EnsembleJob(source.scenario, fresh)], SEED, 10, one)
+    assert (first.skipped, first.finished) == (0, 4)
+    assert (second.skipped, second.finished) == (4, 6)
+    assert (third.skipped, third.finished) == (10, 0)
+    held = reopened.read("metrics")
+    assert held.groupby("replicate").size().nunique() == 1, "a replicate was written twice"
+    pd.testing.assert_frame_equal(
+        sorted_metrics(held), sorted_metrics(fresh.read("metrics")), check_exact=True
+    )
+    # Fewer replicates than the store holds: reading is limited to those asked for.
+    assert set(reopened.read("metrics", replicates=3)["replicate"]) == {0, 1, 2}
+
+
+def test_manifest_records_scenario_seed_and_versions(tiny_file: Path, tmp_path: Path) -> None:
+    source = load_source(tiny_file, ["north.caseload_cap=5"])
+    RunStore.open_for_writing(tmp_path / "store", source, SEED)
+    manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
+    assert manifest["seed"] == SEED
+    assert manifest["scenario"]["text"] == TINY_TOML
+    assert manifest["scenario"]["hash"] == source.scenario.hash
+    assert manifest["scenario"]["overrides"] == ["north.caseload_cap=5"]
+    assert manifest["scenario"]["validated"]["sites"][0]["caseload_cap"] == 5
+    assert {"peersim", "numpy", "pandas", "pyarrow", "mesa", "python"} <= set(manifest["versions"])
+    assert manifest["created"]
+
+
+def test_a_store_for_another_scenario_or_seed_is_refused_untouched(tiny_file: Path, tmp_path: Path) -> None:
+    source = load_source(tiny_file)
+    path = tmp_path / "store"
+    store = RunStore.open_for_writing(path, source, SEED)
+    with LocalExecutor(1) as one:
+        run_ensembles([EnsembleJob(source.scenario, store)], SEED, 2, one)
+    before = file_hashes(path)
+    other = load_source(tiny_file, ["south.supervisor_hours_per_week=8"])
+    with pytest.raises(RunStoreError, match=r"written for scenario 'tiny' \(hash .*--force"):
+        RunStore.open_for_writing(path, other, SEED)
+    with pytest.raises(RunStoreError, match=r"written with --seed 5, not --seed 6"):
+        RunStore.open_for_writing(path, source, SEED + 1)
+    assert file_hashes(path) == before
+    # --force replaces the store, and only peersim's own files.
+    (path / "notes.txt").write_text("mine")
+    replaced = RunStore.open_for_writing(path, other, SEED, force=True)
+    assert replaced.completed() == set()
+    assert (path / "notes.txt").read_text() == "mine"
+    assert json.loads((path / "manifest.json").read_text())["scenario"]["hash"] == other.scenario.hash
+
+
+def test_a_directory_with_peersim_files_but_no_manifest_is_refused(tiny_file: Path, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "summary.csv").write_text("a user's table")
+    with pytest.raises(RunStoreError, match=r"summary\.csv but is not a run store"):
+        RunStore.open_for_writing(tmp_path / "out", load_source(tiny_file), SEED)
+    assert (tmp_path / "out" / "summary.csv").read_text() == "a user's table"
+
+
+def test_an_interrupted_batch_is_invisible_and_tidied_away(tiny_file: Path, tmp_path: Path) -> None:
+    source = load_source(tiny_file)
+    path = tmp_path / "store"
+    store = RunStore.open_for_writing(path, source, SEED)
+    with LocalExecutor(1) as one:
+        run_ensembles([EnsembleJob(source.scenario, store)], SEED, 4, one, batch=2)
+    # What a write cut short leaves: a batch's tables without its metrics file
+    # (the commit record, written last), and a temporary file mid-write.
+    (path / "timeseries" / "part-000009.parquet").write_bytes(
+        (path / "timeseries" / "part-000000.parquet").read_bytes()
+    )
+    (path / "metrics" / ".part-000009.parquet.123.tmp").write_bytes(b"partial")
+    assert store.completed() == {0, 1, 2, 3}
+    assert set(store.read("timeseries", columns=["replicate"])["replicate"]) == {0, 1, 2, 3}
+    RunStore.open_for_writing(path, source, SEED)
+    assert not (path / "timeseries" / "part-000009.parquet").exists()
+    assert not (path / "metrics" / ".part-000009.parquet.123.tmp").exists()
+
+
+def test_reading_a_directory_that_is_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RunStoreError, match="not a run store"):
+        RunStore.open(tmp_path)
+    result = run_peersim(["plot", str(tmp_path)], tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"peersim: error: {tmp_path}: not a run store"), result.stderr
+
+
+def test_ctrl_c_leaves_a_consistent_store_that_resumes(tmp_path: Path) -> None:
+    replicates = 40
+    command = peersim_command("run", "-n", str(replicates), "--seed", str(SEED), "--out", "store", "-j", "2")
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    metrics = tmp_path / "store" / "metrics"
+    deadline = time.monotonic() + 60
+    while not (metrics.is_dir() and any(metrics.glob("part-*.parquet"))):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no replicate finished within 60 s"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "interrupted" in stderr, stderr
+    assert "resume" in stderr, stderr
+
+    store = RunStore.open(tmp_path / "store")
+    kept = store.completed()
+    assert 0 < len(kept) < replicates, f"interrupt came too late to test anything ({len(kept)} kept)"
+    held = store.read("metrics", columns=["replicate"])
+    assert set(held["replicate"]) == kept
+
+    again = run_peersim(
+        ["run", "-n", str(replicates), "--seed", str(SEED), "--out", "store", "-j", "2"], tmp_path
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"({len(kept)} resumed from store)" in again.stdout.splitlines()[0]
+    store = RunStore.open(tmp_path / "store")
+    assert store.completed() == set(range(replicates))
+    metrics_table = store.read("metrics")
+    assert metrics_table.groupby("replicate").size().nunique() == 1, "a replicate was written twice"
+    # Replicates run before and after the interrupt are those of an undisturbed run.
+    scenario = default_scenario()
+    for index in (min(kept), max(set(range(replicates)) - kept)):
+        direct = run(scenario, replicate_seed(SEED, index)).tables()["metrics"]
+        mine = metrics_table[metrics_table["replicate"] == index].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine[direct.columns], direct, check_exact=True)
+
+
+def test_source_for_a_scenario_object_round_trips(tmp_path: Path, tiny_file: Path) -> None:
+    # ScenarioSource carries text and overrides into the manifest unchanged.
+    source = ScenarioSource(load_source(tiny_file).scenario, TINY_TOML, str(tiny_file))
+    store = RunStore.open_for_writing(tmp_path / "s", source, 0)
+    assert store.scenario_name == "tiny"
+    assert store.site_names == ["north", "south"]
+    assert store.tables == ("metrics", "outcomes", "staff", "timeseries", "patients")

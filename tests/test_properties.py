@@ -123,22 +123,8 @@ def agent_count(model: peersim.PeerSupportModel, kind: type) -> int:
     return len(model.agents_by_type[kind]) if kind in model.agents_by_type else 0
 
 
-# Model bug (src/peersim/model, since commit "Ward visits fit within peer worker hours"):
-# when, in some week, none of the ward visits fits in its peer worker's remaining
-# minutes, patient_rules.ward_visits still calls staff.ward_contacts with empty arrays;
-# there ``np.asarray([])`` is float and cannot index, so ``run`` raises IndexError.
-# A post with under 1.25 contracted hours/week (48 minutes after admin, less than one
-# 60-minute visit) always hits it; so does one under 2.5 hours at a not-for-profit
-# site with rel_host_boundary = 1. The tests that can reach it are marked with
-# KNOWN_WARD_VISIT_CRASH: only that IndexError is tolerated, so a broken invariant
-# still fails. Remove the markers when test_a_peer_worker_with_no_time_for_ward_visits
-# starts passing (it is strict).
-KNOWN_WARD_VISIT_CRASH = pytest.mark.xfail(
-    raises=IndexError, strict=False, reason="model bug: ward_contacts with no visits that fit"
-)
-
-
-@pytest.mark.xfail(raises=IndexError, strict=True, reason="model bug: ward_contacts with no visits that fit")
+# Regression: a post too short of hours for any 60-minute ward visit once crashed
+# ``run`` (IndexError in ward_contacts).
 def test_a_peer_worker_with_no_time_for_ward_visits() -> None:
     site = {
         "name": "a",
@@ -159,7 +145,6 @@ def test_a_peer_worker_with_no_time_for_ward_visits() -> None:
 # -- results of peersim.run ---------------------------------------------------------------------
 
 
-@KNOWN_WARD_VISIT_CRASH
 @PROPERTY_SETTINGS
 @given(scenario=scenarios(), seed=seeds)
 def test_proportions_lie_in_unit_interval(scenario: Scenario, seed: int) -> None:
@@ -186,7 +171,6 @@ def test_proportions_lie_in_unit_interval(scenario: Scenario, seed: int) -> None
     assert in_unit_interval_or_nan(staff.loc[staff["metric"].isin(["pw_strain", "ward_acceptance"]), "value"])
 
 
-@KNOWN_WARD_VISIT_CRASH
 @PROPERTY_SETTINGS
 @given(scenario=scenarios(), seed=seeds)
 def test_participant_table_is_consistent(scenario: Scenario, seed: int) -> None:
@@ -217,7 +201,6 @@ def test_participant_table_is_consistent(scenario: Scenario, seed: int) -> None:
 # -- a model stepped week by week -----------------------------------------------------------------
 
 
-@KNOWN_WARD_VISIT_CRASH
 @PROPERTY_SETTINGS
 @given(scenario=scenarios(), seed=seeds)
 def test_stepped_model_keeps_caps_agents_and_bounds(scenario: Scenario, seed: int) -> None:
@@ -275,12 +258,10 @@ def test_without_peer_workers_nobody_is_contacted(scenario: Scenario, seed: int)
     assert np.all(np.isnan(metric_values(result, "fidelity_index").to_numpy(dtype=float)))
 
 
-# Participants discharged in the last discharge week are still "in support" when the
-# model stops delivering (PeerSupportModel.step returns early after delivery_weeks, and
-# community_sessions only ends support at k > support_weeks), so their follow-up is
-# never settled and readmissions after week `support_weeks` are lost. This example hits
-# it: one participant discharged in week 17 (the last) is readmitted under usual care
-# but not in the peer support arm, although there are no peer workers.
+# Regression: participants discharged in the last discharge week were once left "in
+# support" when delivery stopped, so their readmission was never settled. This example
+# hit it: one participant discharged in week 17 (the last) was readmitted under usual
+# care but not in the peer support arm, although there were no peer workers.
 _LAST_COHORT_BUG = scenario_from_dict(
     {
         "name": "last_cohort",
@@ -300,11 +281,6 @@ _LAST_COHORT_BUG = scenario_from_dict(
 )
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="model bug: the last discharge cohort's readmission is never settled (see comment above)",
-)
 @PROPERTY_SETTINGS
 @example(scenario=_LAST_COHORT_BUG, seed=3)
 @given(scenario=no_peer_workers, seed=seeds)

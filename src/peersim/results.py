@@ -52,6 +52,12 @@ METRICS: dict[str, str] = {
 """Headline metrics reported per site and overall, with their meaning."""
 
 
+@cache
+def package_version() -> str:
+    """Installed peersim version (looked up once per process)."""
+    return version("peersim")
+
+
 @dataclass(frozen=True)
 class RunResult:
     """Tidy tables from one run of one scenario with one seed.
@@ -116,12 +122,6 @@ class RunResult:
         return out
 
 
-@cache
-def package_version() -> str:
-    """Installed peersim version (looked up once per process)."""
-    return version("peersim")
-
-
 def _per_site(site: np.ndarray, values: np.ndarray, n_sites: int) -> np.ndarray:
     """Sum ``values`` per site and append the total (length ``n_sites + 1``)."""
     sums = np.bincount(site, weights=values, minlength=n_sites)
@@ -147,6 +147,8 @@ def collect(model: PeerSupportModel) -> RunResult:
     """Build the tidy tables of a finished model."""
     spec = model.spec
     p = model.patients
+    if model.running or not p.hazard_settled.all():
+        raise RuntimeError("collect() needs a finished model: run_model() until running is False")
     n_sites = len(spec.sites)
     names = [s.name for s in spec.sites]
     labels = [*names, OVERALL]

@@ -119,7 +119,7 @@ class PeerSupportModel(mesa.Model):
         Steps until every participant has finished follow-up; ``running`` turns
         false after that many steps.
     delivery_weeks : int
-        Steps until the last participant's support window closes.
+        Steps until the week after the last participant's support window closes.
     datacollector : mesa.DataCollector
         Weekly model-level series (ward acceptance, strain, fidelity, engagement).
     """
@@ -137,8 +137,9 @@ class PeerSupportModel(mesa.Model):
         self.patients.relationship[:] = c.RELATIONSHIP_START
 
         last_discharge = int(self.patients.discharge_week.max(initial=scenario.horizon.recruitment_weeks))
-        self.n_weeks = last_discharge + max(scenario.horizon.follow_up_weeks, scenario.protocol.support_weeks)
-        self.delivery_weeks = last_discharge + scenario.protocol.support_weeks
+        # Support ends, and readmission is settled, in the week after the window closes.
+        self.delivery_weeks = last_discharge + scenario.protocol.support_weeks + 1
+        self.n_weeks = max(last_discharge + scenario.horizon.follow_up_weeks, self.delivery_weeks)
         self.baseline_cumulative = baseline_cumulative_hazard(
             mech.p_readmit_12m_usual_care, mech.rel_patient_heterogeneity, scenario.horizon.follow_up_weeks
         )

@@ -121,6 +121,8 @@ def ward_visits(model: PeerSupportModel, week: int, state: WeekState) -> None:
     if (np.bincount(posts, minlength=len(capacity)) > capacity).any():
         fits = _rank_within(posts) < capacity[posts]
         visited, ward_week, sites, posts = visited[fits], ward_week[fits], sites[fits], posts[fits]
+        if not visited.size:
+            return
     model.week_demand += c.WARD_VISIT_MINUTES * np.bincount(posts, minlength=len(model.week_demand))
     record_contacts(model, visited, state, week)
     p.contacts_pre_discharge[visited] += 1

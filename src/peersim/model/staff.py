@@ -255,15 +255,15 @@ def ward_contacts(model: PeerSupportModel, sites: np.ndarray, picks: np.ndarray,
     acceptance (the feedback loop of mechanism 1).
     """
     ward = model.ward
-    rows = (ward.first_row[sites] + (picks * ward.counts[sites]).astype(np.int64)).tolist()
+    rows = ward.first_row[sites] + (picks * ward.counts[sites]).astype(np.int64)
     rate = model.spec.mechanisms.rel_contact_feedback
     acceptance = ward.acceptance.tolist()
-    for row, is_good in zip(rows, good.tolist(), strict=True):
+    for row, is_good in zip(rows.tolist(), good.tolist(), strict=True):
         a = acceptance[row]
         acceptance[row] = a + rate * (1.0 - a) if is_good else a - rate * a
     ward.acceptance[:] = acceptance
-    np.add.at(ward.good_contacts, np.asarray(rows)[good], 1)
-    np.add.at(ward.poor_contacts, np.asarray(rows)[~good], 1)
+    np.add.at(ward.good_contacts, rows[good], 1)
+    np.add.at(ward.poor_contacts, rows[~good], 1)
 
 
 def ward_week(model: PeerSupportModel) -> None:

@@ -146,6 +146,7 @@ def test_n_is_checked_per_method() -> None:
     )
     assert check_n("sobol", 512) == (512, None)
     assert check_n("morris", 7) == (7, None)
+    assert check_n("sobol", 5)[0] == 8  # rounded up first, then checked
     for method, n in (("sobol", 4), ("morris", 3), ("pawn", 39)):
         with pytest.raises(PeersimInputError, match=f"--n {n} is too small for {method}"):
             check_n(method, n)  # type: ignore[arg-type]

@@ -35,6 +35,9 @@ def _register() -> None:
     app.command("schema")(scenario_commands.schema_cmd)
     app.command("compare")(compare_command.compare_cmd)
     app.command("plot")(plot_command.plot_cmd)
+    from peersim.cli.sensitivity_command import sensitivity_cmd
+
+    app.command("sensitivity")(sensitivity_cmd)
     from peersim.cli.calibrate_command import calibrate_cmd, ppc_cmd
 
     app.command("calibrate")(calibrate_cmd)

@@ -82,15 +82,16 @@ def check_n(method: Method, n: int) -> tuple[int, str | None]:
     if method not in METHODS:
         raise PeersimInputError(f"--method: unknown method {method!r}; use one of {', '.join(METHODS)}")
     smallest = MIN_N[method]
-    if n < smallest:
+    used, note = n, None
+    if method == "sobol" and n >= 1 and n & (n - 1):
+        used = 1 << (n - 1).bit_length()
+        note = f"Sobol' sampling needs N to be a power of 2: using N = {used} (asked for {n})"
+    if used < smallest:
         raise PeersimInputError(
             f"--n {n} is too small for {method}: use at least {smallest} "
             f"({_unit(method)}; the convergence check re-analyses N/2)"
         )
-    if method == "sobol" and n & (n - 1):
-        up = 1 << (n - 1).bit_length()
-        return up, f"Sobol' sampling needs N to be a power of 2: using N = {up} (asked for {n})"
-    return n, None
+    return used, note
 
 
 def points_for(method: Method, n: int, d: int, second_order: bool = False) -> int:

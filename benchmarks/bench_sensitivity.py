@@ -24,6 +24,7 @@ import argparse
 import os
 import statistics
 import time
+from pathlib import Path
 
 from peersim import default_scenario, run
 from peersim.executor import make_executor
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=2, help="replicates per point (CLI default 2)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="also write tables, JSON and the figure here")
     args = parser.parse_args()
 
     scenario = default_scenario()
@@ -109,6 +111,15 @@ def main() -> None:
             )
     for message in result.warnings:
         print(f"warning: {message}")
+    if args.out is not None:
+        from peersim.sensitivity.figures import sensitivity_figure
+        from peersim.sensitivity.output import OutputDirectory, write_sensitivity_outputs
+
+        directory = OutputDirectory(args.out, force=True)
+        write_sensitivity_outputs(directory, result)
+        figure = sensitivity_figure("sobol", result.analysis.indices, result.analysis.screening, "benchmark")
+        figure.savefig(directory.file("sobol.png"), dpi=120)
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from peersim.executor import LocalExecutor
 from peersim.sensitivity import DUMMY, check_n, make_design, run_sensitivity
 from peersim.sensitivity.analysis import pawn_medians
 from peersim.sensitivity.design import problem_for
+from peersim.sensitivity.engine import Point
 from peersim.sensitivity.figures import sensitivity_figure
 from peersim.sensitivity.testfunctions import (
     IshigamiTarget,
@@ -177,3 +178,28 @@ def test_figures_are_returned_for_every_method() -> None:
         figure = sensitivity_figure(method, result.analysis.indices, result.analysis.screening, "t")
         assert figure.axes
         assert figure.axes[0].get_title() == "ishigami"
+
+
+def _pure_noise(task: Point) -> np.ndarray:
+    """An output that no factor changes: only the random numbers move it."""
+    rng = np.random.default_rng(task.replicate_seed(0))
+    return np.full((task.replicates, 1), rng.standard_normal())
+
+
+class _NoiseTarget:
+    outputs = ("noise",)
+    evaluate = staticmethod(_pure_noise)
+
+    def task(self, point: Point) -> Point:
+        return point
+
+    def stamp(self) -> dict[str, str]:
+        return {"scenario": "noise"}
+
+
+def test_output_no_factor_changes_is_reported_not_analysed() -> None:
+    result = run_sensitivity(ishigami_space(), _NoiseTarget(), "sobol", 16, 1, seed=0)
+    assert result.analysis.indices.empty
+    assert any(
+        "noise: the same value at every sample point on common random numbers" in w for w in result.warnings
+    )

@@ -157,8 +157,12 @@ def analyse(
                 "(e.g. nobody engaged); not analysed"
             )
             continue
-        if np.ptp(ybar) <= np.finfo(float).eps * max(1.0, float(np.abs(ybar).max())):
-            notes.append(f"{output}: the same value at every sample point; not analysed")
+        common = ybar[design.stream == 0]
+        if np.ptp(common) <= np.finfo(float).eps * max(1.0, float(np.abs(common).max())):
+            notes.append(
+                f"{output}: the same value at every sample point on common random numbers "
+                "(no factor changes it at this N); not analysed"
+            )
             continue
         full = _indices(design, ybar, design.n, boot_seed)
         half = _indices(design, ybar, design.n // 2, boot_seed)

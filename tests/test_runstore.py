@@ -17,9 +17,11 @@ from conftest import TINY_TOML, peersim_command, run_peersim
 from peersim import default_scenario, run
 from peersim.ensemble import EnsembleJob, MemorySink, run_ensembles
 from peersim.executor import LocalExecutor
+from peersim.output import store_summary
 from peersim.overrides import ScenarioSource, load_source
 from peersim.runstore import RunStore, RunStoreError
 from peersim.streams import replicate_seed
+from peersim.summary import summarise
 
 SEED = 5
 
@@ -60,6 +62,10 @@ def test_resume_runs_only_missing_replicates_and_matches_a_fresh_run(tiny_file: 
     assert held.groupby("replicate").size().nunique() == 1, "a replicate was written twice"
     pd.testing.assert_frame_equal(
         sorted_metrics(held), sorted_metrics(fresh.read("metrics")), check_exact=True
+    )
+    # The summary streamed from the store equals the in-memory one, to the last bit.
+    pd.testing.assert_frame_equal(
+        store_summary(reopened, 10), summarise(fresh.read("metrics")), check_exact=True, check_dtype=False
     )
     # Fewer replicates than the store holds: reading is limited to those asked for.
     assert set(reopened.read("metrics", replicates=3)["replicate"]) == {0, 1, 2}

@@ -187,7 +187,7 @@ class MemorySink:
     def read(
         self, table: str, columns: Sequence[str] | None = None, replicates: int | None = None
     ) -> pd.DataFrame:
-        """Return one table for the replicates held (those below ``replicates`` if given).
+        """Return one table for the replicates held (those below ``replicates`` if given), in replicate order.
 
         Raises
         ------
@@ -199,7 +199,9 @@ class MemorySink:
             raise KeyError(f"no {table!r} rows held")
         frame = pd.concat(parts, ignore_index=True)
         if replicates is not None:
-            frame = frame[frame["replicate"] < replicates].reset_index(drop=True)
+            frame = frame[frame["replicate"] < replicates]
+        # Replicate order, as a run store returns it, so sums do not depend on completion order.
+        frame = frame.sort_values("replicate", kind="stable").reset_index(drop=True)
         return frame[list(columns)] if columns else frame
 
 

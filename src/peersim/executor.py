@@ -218,7 +218,7 @@ class DaskExecutor(Executor):
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address=None,
+                    dashboard_address="127.0.0.1:0",  # any free port: never clashes with another cluster
                     silence_logs=40,
                 )
             self.client = Client(self._cluster)

@@ -81,7 +81,7 @@ def store_summary(store: RunStore, replicates: int | None = None) -> pd.DataFram
     replicates
         Summarise replicates ``0 .. replicates - 1`` only (default: all held).
     """
-    return summarise(store.read("metrics", columns=SUMMARY_COLUMNS, replicates=replicates))
+    return summarise(store.read("metrics", columns=SUMMARY_COLUMNS, replicates=replicates, categorical=True))
 
 
 def write_store_summary(
@@ -118,6 +118,7 @@ def write_store_summary(
         columns=["week", "site", "metric", "value"],
         replicates=replicates,
         where={"metric": ["ward_acceptance"]},
+        categorical=True,
     )
     figure = summary_figure(summary, acceptance, store.site_names, f"peersim: {store.scenario_name}")
     return [path / "summary.csv", path / "summary.json", save_figure(figure, path / "summary.png")]
@@ -139,7 +140,11 @@ def timeseries_bands(store: RunStore, metrics: Sequence[str], replicates: int | 
     parts = []
     for metric in metrics:
         rows = store.read(
-            "timeseries", columns=["site", "week", "value"], replicates=replicates, where={"metric": [metric]}
+            "timeseries",
+            columns=["site", "week", "value"],
+            replicates=replicates,
+            where={"metric": [metric]},
+            categorical=True,
         )
         grouped = rows.groupby(["site", "week"], sort=False)["value"]
         part = pd.DataFrame(

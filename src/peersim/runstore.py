@@ -220,6 +220,7 @@ class RunStore:
         columns: Sequence[str] | None = None,
         replicates: int | None = None,
         where: dict[str, Iterable[Any]] | None = None,
+        categorical: bool = False,
     ) -> pd.DataFrame:
         """Read rows of one table from every committed batch.
 
@@ -235,11 +236,26 @@ class RunStore:
             Keep rows whose column value is one of the given values, e.g.
             ``{"metric": ["ward_acceptance"]}``; filtered while reading, so only
             the matching rows are ever in memory.
+        categorical
+            Return text columns (site, metric, arm, ...) as categoricals: a
+            fraction of the memory for the millions of rows of a large store.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The rows, in replicate order when ``replicate`` is among the columns
+            (so that sums over replicates do not depend on which worker
+            finished first).
 
         Raises
         ------
         RunStoreError
             If the store does not keep ``table`` or holds no finished replicate.
+
+        Notes
+        -----
+        Files are read one at a time into compact arrays (text as integer
+        codes), so reading millions of rows costs little more than the rows.
         """
         if table not in self.tables:
             raise RunStoreError(
@@ -249,7 +265,6 @@ class RunStore:
         if not files:
             raise RunStoreError(f"{self.path}: the store holds no finished replicate yet")
         import pyarrow.compute as pc
-        import pyarrow.dataset as ds
 
         condition = None
         for column, values in (where or {}).items():
@@ -258,8 +273,7 @@ class RunStore:
         if replicates is not None:
             term = pc.field("replicate") < replicates
             condition = term if condition is None else condition & term
-        dataset = ds.dataset([str(f) for f in files], format="parquet")
-        return dataset.to_table(columns=list(columns) if columns else None, filter=condition).to_pandas()
+        return _read_compact(files, columns, condition, categorical)
 
     def _files(self, table: str) -> list[Path]:
         """Return the committed files of ``table``: those whose batch has a ``metrics`` file."""
@@ -290,6 +304,49 @@ class RunStore:
     def site_names(self) -> list[str]:
         """Site names of the store's scenario, in scenario order."""
         return [site["name"] for site in self.manifest["scenario"]["validated"]["sites"]]
+
+
+def _read_compact(
+    files: Sequence[Path], columns: Sequence[str] | None, condition: Any, categorical: bool
+) -> pd.DataFrame:
+    """Read Parquet files one by one into numpy arrays, text columns as codes into shared categories."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    parts: dict[str, list[Any]] = {}
+    categories: dict[str, dict[str, int]] = {}
+    for file in files:
+        part = pq.read_table(file, columns=list(columns) if columns else None, filters=condition)
+        for name in part.column_names:
+            column = part.column(name)
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                encoded = pc.dictionary_encode(column).combine_chunks()
+                lookup = categories.setdefault(name, {})
+                mapping = np.array(
+                    [lookup.setdefault(v, len(lookup)) for v in encoded.dictionary.to_pylist()],
+                    dtype=np.int32,
+                )
+                parts.setdefault(name, []).append(mapping[encoded.indices.to_numpy(zero_copy_only=False)])
+            else:
+                parts.setdefault(name, []).append(column.to_numpy())
+    data: dict[str, Any] = {}
+    for name, chunks in parts.items():
+        values = np.concatenate(chunks)
+        if name in categories:
+            labels = list(categories[name])
+            if categorical:
+                data[name] = pd.Categorical.from_codes(values, dtype=pd.CategoricalDtype(labels))
+            else:
+                data[name] = pd.array(np.asarray(labels, dtype=object)[values], dtype="str")
+        else:
+            data[name] = values
+    frame = pd.DataFrame(data)
+    if "replicate" in frame.columns:
+        order = np.argsort(frame["replicate"].to_numpy(), kind="stable")
+        frame = frame.take(order).reset_index(drop=True)
+    return frame
 
 
 def _owned_names() -> list[str]:

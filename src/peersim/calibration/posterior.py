@@ -345,9 +345,10 @@ def run_posterior_replicate(task: PosteriorReplicateTask) -> RunResult:
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float]) -> np.ndarray:
     """Quantiles of a weighted sample (inverse of the weighted empirical CDF, midpoint rule)."""
-    order = np.argsort(values)
-    v = np.asarray(values, dtype=float)[order]
-    w = np.asarray(weights, dtype=float)[order]
+    keep = np.asarray(weights, dtype=float) > 0
+    order = np.argsort(np.asarray(values, dtype=float)[keep])
+    v = np.asarray(values, dtype=float)[keep][order]
+    w = np.asarray(weights, dtype=float)[keep][order]
     cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
     return np.interp(qs, cdf, v)
 

@@ -36,10 +36,10 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from peersim.errors import PeersimInputError
 from peersim.model.constants import FIDELITY_DOMAINS
@@ -221,7 +221,7 @@ class PriorsSpec(_Strict):
         strict=False,
         description="Mechanism parameters to calibrate (default: all); others keep the scenario values.",
     )
-    bounds: dict[str, tuple[float, float]] = Field(
+    bounds: dict[str, Annotated[tuple[float, float], Strict(False)]] = Field(
         default_factory=dict,
         strict=False,
         description="Narrower uniform prior [low, high] per parameter, inside the declared bounds.",
@@ -304,7 +304,7 @@ def targets_from_dict(data: dict[str, Any], source: str = "<targets>") -> Target
     try:
         spec = TargetsFile.model_validate(data)
     except ValidationError as error:
-        lines = [_describe(err) for err in error.errors()]
+        lines = [_describe(err) for err in error.errors() if not _echo_of_bad_target(err)]
         if len(lines) == 1:
             raise PeersimInputError(f"{source}: {lines[0]}") from None
         raise PeersimInputError(
@@ -321,6 +321,12 @@ def default_targets_text() -> str:
 def default_targets() -> TargetSet:
     """Return the packaged default targets: the study's contrasts from ``shared/domain.md``."""
     return parse_targets(default_targets_text(), source=f"<embedded {DEFAULT_TARGETS_RESOURCE}>")
+
+
+def _echo_of_bad_target(err: Any) -> bool:
+    """Whether ``err`` is pydantic's "too short" echo of a list whose bad items are reported already."""
+    given = err.get("input")
+    return err["type"] == "too_short" and isinstance(given, (list, tuple)) and len(given) > 0
 
 
 _MODELS: dict[str, type[BaseModel]] = {

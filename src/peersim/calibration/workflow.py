@@ -28,7 +28,14 @@ from peersim.calibration.report import (
     predictive_draws,
     report_markdown,
 )
-from peersim.calibration.smc import CalibrationOutcome, CalibrationProblem, CalibrationSettings, run_abc
+from peersim.calibration.smc import (
+    CalibrationOutcome,
+    CalibrationProblem,
+    CalibrationSettings,
+    check_resumable,
+    fingerprint,
+    run_abc,
+)
 from peersim.calibration.targets import BoundTargets
 from peersim.errors import PeersimInputError
 from peersim.executor import Executor, make_executor
@@ -63,6 +70,24 @@ def check_out(out: Path, names: Sequence[str], force: bool) -> None:
     if clashes and not force:
         shown = ", ".join(clashes[:3]) + (" ..." if len(clashes) > 3 else "")
         raise PeersimInputError(f"--out {out}: already holds {shown}; use --force to replace them")
+
+
+def preflight(
+    problem: CalibrationProblem, settings: CalibrationSettings, db: Path, out: Path, force: bool
+) -> int:
+    """Check outputs and database before any work; return the generations a resume would keep.
+
+    Raises
+    ------
+    PeersimInputError
+        For outputs that exist without ``force``, or a database that cannot be resumed.
+    """
+    check_out(out, CALIBRATION_FILES, force)
+    if db.exists() and not force:
+        if not db.is_file():
+            raise PeersimInputError(f"--db {db}: exists and is not a file")
+        return check_resumable(db, fingerprint(problem, settings))
+    return 0
 
 
 @dataclass
@@ -165,7 +190,7 @@ def calibrate(
         For outputs that exist without ``force``, or a database that cannot be
         resumed (checked before any simulation starts).
     """
-    check_out(out, CALIBRATION_FILES, force)
+    preflight(problem, settings, db, out, force)
     outcome = run_abc(problem, settings, db, force=force, log=log)
     if log is not None:
         log(f"posterior predictive check: {settings.ppc_draws} draws")

@@ -71,7 +71,7 @@ def calibrate_cmd(
     ] = None,
     replicates: Annotated[
         int | None,
-        typer.Option("--replicates", min=1, max=10, help="Runs averaged per evaluation [full: 2]."),
+        typer.Option("--replicates", min=1, max=10, help="Runs averaged per evaluation [full: 1]."),
     ] = None,
     ppc_draws: Annotated[
         int | None, typer.Option("--ppc-draws", min=10, help="Posterior predictive draws [full: 100].")
@@ -92,7 +92,7 @@ def calibrate_cmd(
     from dataclasses import replace
 
     from peersim.calibration.smc import FULL, QUICK, CalibrationProblem
-    from peersim.calibration.workflow import calibrate
+    from peersim.calibration.workflow import calibrate, preflight
 
     target_set, spec = _targets_and_scenario(targets, scenario)
     problem = CalibrationProblem.build(target_set, spec)
@@ -109,11 +109,13 @@ def calibrate_cmd(
         scheduler=scheduler,
     )
     db_path = db if db is not None else out / "history.db"
+    kept = preflight(problem, settings, db_path, out, force)
+    resume = f", resuming after generation {kept}" if kept else ""
     typer.echo(
         f"peersim calibrate: {len(problem.targets.names)} target(s) from {target_set.source}, "
         f"{len(problem.priors.names)} parameter(s), scenario {problem.scenario.name}; "
         f"population {settings.population}, {settings.generations} generation(s), "
-        f"{settings.replicates} replicate(s) per evaluation, seed {settings.seed}; db {db_path}",
+        f"{settings.replicates} replicate(s) per evaluation, seed {settings.seed}; db {db_path}{resume}",
         err=True,
     )
     run = calibrate(problem, settings, db_path, out, force=force, log=lambda line: typer.echo(line, err=True))

@@ -1,0 +1,200 @@
+"""``peersim calibrate`` and ``peersim ppc`` as users run them: real subprocesses.
+
+Bad input must give exit status 2 and one message naming the file and key path,
+never a traceback. The independent bad-input invocations run concurrently
+(each pays 2-5 s of imports).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from peersim.calibration.posterior import Posterior
+from peersim.calibration.workflow import CALIBRATION_FILES
+
+Result = subprocess.CompletedProcess[str]
+
+SCENARIO = """
+name = "cli_tiny"
+[horizon]
+recruitment_weeks = 6
+follow_up_weeks = 12
+[[sites]]
+name = "north"
+host = "nhs"
+geography = "urban"
+n_peer_workers = 2
+supervisor_hours_per_week = 4
+eligible_admissions_per_week = 3
+[[sites]]
+name = "south"
+host = "not_for_profit"
+geography = "rural"
+n_peer_workers = 2
+supervisor_hours_per_week = 2
+eligible_admissions_per_week = 3
+"""
+
+TARGET = """
+[[targets]]
+name = "control"
+metric = "{metric}"
+sites = ["{site}"]
+value = 0.3
+low = {low}
+high = {high}
+source = "test"
+confidence = "A"
+"""
+
+
+def targets_text(
+    metric: str = "readmission_rate_control",
+    site: str = "north",
+    low: float = 0.1,
+    high: float = 0.5,
+    priors: str = '[priors]\nparameters = ["p_readmit_12m_usual_care", "p_attend_base"]\n',
+    weight: str = "",
+) -> str:
+    body = TARGET.format(metric=metric, site=site, low=low, high=high) + weight
+    return 'name = "cli_targets"\n' + priors + body
+
+
+def peersim(args: list[str], cwd: Path, timeout: float = 300.0) -> Result:
+    env = {**os.environ, "MPLBACKEND": "Agg", "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "peersim", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def assert_bad_input(result: Result, *fragments: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("peersim: error: "), lines[0]
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+QUICK_ARGS = ["--population", "10", "--generations", "1", "--ppc-draws", "10", "--jobs", "1"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("calibrate_cli")
+    (folder / "scenario.toml").write_text(SCENARIO)
+    (folder / "targets.toml").write_text(targets_text())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def first_run(workdir: Path) -> Result:
+    """A real tiny calibration whose database the resume and version tests reuse."""
+    return peersim(
+        ["calibrate", "targets.toml", "--scenario", "scenario.toml", "--out", "run1", *QUICK_ARGS], workdir
+    )
+
+
+def test_calibrate_writes_posterior_and_report(first_run: Result, workdir: Path) -> None:
+    assert first_run.returncode == 0, first_run.stderr
+    for name in CALIBRATION_FILES:
+        assert (workdir / "run1" / name).is_file(), name
+    assert (workdir / "run1" / "history.db").is_file()
+    assert "Posterior predictive check" in first_run.stdout
+    assert "| control | 0.3 [0.1, 0.5] | A |" in first_run.stdout
+    assert "t: 0, eps:" in first_run.stderr  # pyabc's progress, passed on
+
+
+def test_resume_extends_the_database(first_run: Result, workdir: Path) -> None:
+    assert first_run.returncode == 0, first_run.stderr
+    args = ["calibrate", "targets.toml", "--scenario", "scenario.toml", "--db", "run1/history.db"]
+    result = peersim(
+        [*args, "--out", "run2", *QUICK_ARGS[:2], "--generations", "2", *QUICK_ARGS[4:]], workdir
+    )
+    assert result.returncode == 0, result.stderr
+    assert "resumed run1/history.db after 1 generation(s)" in result.stderr
+    generations = pd.read_csv(workdir / "run2" / "generations.csv")
+    assert list(generations["t"]) == [0, 1]
+
+
+@pytest.fixture(scope="module")
+def bad_runs(first_run: Result, workdir: Path) -> dict[str, Result]:
+    assert first_run.returncode == 0, first_run.stderr
+    files = {
+        "unknown_metric.toml": targets_text(metric="readmission_rate_controls"),
+        "unknown_site.toml": targets_text(site="west"),
+        "low_above_high.toml": targets_text(low=0.6, high=0.2),
+        "wide_prior.toml": targets_text(priors="[priors.bounds]\np_attend_base = [0.0, 0.9]\n"),
+        "reweighted.toml": targets_text(weight="weight = 3\n"),
+    }
+    for name, text in files.items():
+        (workdir / name).write_text(text)
+    unknown = Posterior(pd.DataFrame({"p_attend_base": [0.5]}), np.array([1.0]))
+    unknown.save(workdir / "posterior_ok.parquet")
+    frame = pd.read_parquet(workdir / "posterior_ok.parquet").rename(columns={"p_attend_base": "p_attend"})
+    frame.to_parquet(workdir / "posterior_renamed.parquet")
+    scenario = ["--scenario", "scenario.toml"]
+    calls = {
+        "unknown_metric": ["calibrate", "unknown_metric.toml", *scenario, "--out", "x1", *QUICK_ARGS],
+        "unknown_site": ["calibrate", "unknown_site.toml", *scenario, "--out", "x2", *QUICK_ARGS],
+        "low_above_high": ["calibrate", "low_above_high.toml", *scenario, "--out", "x3", *QUICK_ARGS],
+        "wide_prior": ["calibrate", "wide_prior.toml", *scenario, "--out", "x4", *QUICK_ARGS],
+        "other_targets_db": [
+            "calibrate",
+            "reweighted.toml",
+            *scenario,
+            "--db",
+            "run1/history.db",
+            "--out",
+            "x5",
+            *QUICK_ARGS,
+        ],
+        "outputs_exist": ["calibrate", "targets.toml", *scenario, "--out", "run1", *QUICK_ARGS],
+        "posterior_mismatch": ["ppc", "targets.toml", *scenario, "--posterior", "posterior_renamed.parquet"],
+        "missing_targets": ["calibrate", "absent.toml", *scenario, "--out", "x6"],
+    }
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {key: pool.submit(peersim, args, workdir) for key, args in calls.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+@pytest.mark.parametrize(
+    ("case", "fragments"),
+    [
+        ("unknown_metric", ("unknown_metric.toml: targets[0].metric", "'readmission_rate_controls'")),
+        ("unknown_site", ("unknown_site.toml: targets[0].sites[0]", "unknown site 'west'", "north, south")),
+        ("low_above_high", ("low_above_high.toml: targets[0]", "interval low 0.6 is above high 0.2")),
+        ("wide_prior", ("wide_prior.toml: priors.bounds.p_attend_base", "outside the declared bounds")),
+        ("other_targets_db", ("--db run1/history.db: made for a different calibration: targets", "--force")),
+        ("outputs_exist", ("--out run1: already holds", "--force")),
+        (
+            "posterior_mismatch",
+            ("posterior_renamed.parquet: column 'p_attend' is not a mechanism parameter",),
+        ),
+        ("missing_targets", ("absent.toml: no such file",)),
+    ],
+)
+def test_bad_input_exits_2_with_one_message(
+    bad_runs: dict[str, Result], case: str, fragments: tuple[str, ...]
+) -> None:
+    assert_bad_input(bad_runs[case], *fragments)
+
+
+def test_refused_database_is_left_untouched(bad_runs: dict[str, Result], workdir: Path) -> None:
+    assert bad_runs["other_targets_db"].returncode == 2
+    assert not (workdir / "x5").exists() or not any((workdir / "x5").iterdir())

@@ -168,21 +168,16 @@ class MemorySink:
     tables: tuple[str, ...] = ("metrics",)
     frames: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
     done: set[int] = field(default_factory=set)
-    failures: dict[int, ReplicateFailure] = field(default_factory=dict)
 
     def completed(self) -> set[int]:
         """Replicates held."""
         return set(self.done)
 
     def add(self, output: BatchOutput) -> None:
-        """Decode and keep a batch's tables; remember its failures."""
+        """Decode and keep a batch's tables (failures are in the ensemble's report)."""
         for name, data in output.tables.items():
             self.frames.setdefault(name, []).append(decode_parquet(data))
         self.done.update(output.replicates)
-        for replicate in output.replicates:
-            self.failures.pop(replicate, None)
-        for failure in output.failures:
-            self.failures[failure.replicate] = failure
 
     def read(
         self, table: str, columns: Sequence[str] | None = None, replicates: int | None = None

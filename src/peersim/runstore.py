@@ -87,6 +87,7 @@ class RunStore:
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
         self.manifest = manifest
+        self._completed: set[int] | None = None  # read from the files once, then kept up to date
 
     # -- opening ------------------------------------------------------------------------
 
@@ -179,12 +180,15 @@ class RunStore:
 
     def completed(self) -> set[int]:
         """Replicates whose batch is committed."""
-        files = self._files("metrics")
-        if not files:
-            return set()
-        import pyarrow.parquet as pq
+        if self._completed is None:
+            import pyarrow.parquet as pq
 
-        return {int(r) for f in files for r in pq.read_table(f, columns=["replicate"]).column(0).to_pylist()}
+            self._completed = {
+                int(r)
+                for f in self._files("metrics")
+                for r in pq.read_table(f, columns=["replicate"]).column(0).to_pylist()
+            }
+        return set(self._completed)
 
     def add(self, output: BatchOutput) -> None:
         """Write a finished batch: each table atomically, ``metrics`` last; then its failures."""
@@ -194,6 +198,8 @@ class RunStore:
                 directory = self.path / table
                 directory.mkdir(exist_ok=True)
                 atomic_write(directory / name, output.tables[table])
+            if self._completed is not None:
+                self._completed.update(output.replicates)
         failures = self.path / FAILURES
         for replicate in output.replicates:
             (failures / _failure_name(replicate)).unlink(missing_ok=True)

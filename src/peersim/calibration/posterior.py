@@ -94,7 +94,7 @@ class Posterior:
         if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
             raise PosteriorError(f"{self.source}: column 'weight' must be finite, non-negative, not all zero")
         object.__setattr__(self, "weights", weights / weights.sum())
-        object.__setattr__(self, "particles", self.particles.reset_index(drop=True))
+        object.__setattr__(self, "particles", self.particles.astype(float).reset_index(drop=True))
 
     @property
     def parameters(self) -> list[str]:
@@ -288,7 +288,7 @@ def _from_bytes(data: bytes, source: str) -> Posterior:
     if not isinstance(fixed, dict):
         raise PosteriorError(f"{source}: metadata 'fixed' is not a table of values")
     return Posterior(
-        parameters.astype(float),
+        parameters,
         frame["weight"].to_numpy(dtype=float),
         fixed={str(k): v for k, v in fixed.items()},
         source=source,
@@ -317,6 +317,27 @@ def resolve_posterior(path: str | Path | None, use_posterior: bool = True) -> Po
 
 
 @dataclass(frozen=True)
+class PosteriorRunner:
+    """A ``runner(scenario, seed) -> RunResult`` that draws each run's mechanisms from ``posterior``.
+
+    Drop-in for :func:`peersim.api.run` wherever a runner is taken (for example
+    ``peersim.ensemble.run_ensembles(..., runner=PosteriorRunner(posterior))``):
+    ``seed`` is the replicate seed, so replicate ``i`` draws the same particle in
+    every scenario of a comparison. The result keeps the given scenario's hash.
+    Picklable, so it travels to process and Dask workers.
+    """
+
+    posterior: Posterior
+
+    def __call__(self, scenario: Scenario, seed: Seed) -> RunResult:
+        """Run ``scenario`` once with mechanisms drawn for ``seed``."""
+        from peersim.api import run
+
+        result = run(self.posterior.apply_to(scenario, seed), seed)
+        return replace(result, scenario_hash=scenario.hash)
+
+
+@dataclass(frozen=True)
 class PosteriorReplicateTask:
     """One replicate on any executor, its mechanisms drawn from ``posterior`` (or the point values)."""
 
@@ -339,8 +360,7 @@ def run_posterior_replicate(task: PosteriorReplicateTask) -> RunResult:
     seed = replicate_seed(task.seed, task.index)
     if task.posterior is None:
         return run(task.scenario, seed)
-    result = run(task.posterior.apply_to(task.scenario, seed), seed)
-    return replace(result, scenario_hash=task.scenario.hash)
+    return PosteriorRunner(task.posterior)(task.scenario, seed)
 
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float]) -> np.ndarray:

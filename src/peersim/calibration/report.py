@@ -39,6 +39,9 @@ NOT_INFORMED_RATIO = 0.8
 PPC_INTERVAL = (2.5, 97.5)
 """Percentiles of the posterior predictive draws shown as the simulated 95% interval."""
 
+FEW_EFFECTIVE_PARTICLES = 50
+"""Effective sample size below which the report warns that summaries are rough."""
+
 ORDINAL_PASS_SHARE = 0.5
 """Share of posterior predictive draws that must meet an ordinal constraint for it to pass."""
 
@@ -263,6 +266,14 @@ def report_markdown(
     lines = [f"# {title}", ""]
     for key, value in summary.items():
         lines.append(f"- **{key}**: {value}")
+    ess = float(summary.get("effective_sample_size", math.inf))
+    if ess < FEW_EFFECTIVE_PARTICLES:
+        lines += [
+            "",
+            f"**Few effective particles (ESS {ess:.1f} < {FEW_EFFECTIVE_PARTICLES}):** the posterior "
+            "rests on a handful of particles, so its intervals and spread ratios are rough. "
+            "Raise --population (and --generations) for results to rely on.",
+        ]
     lines += ["", "## Targets", ""]
     target_rows = pd.DataFrame(
         [

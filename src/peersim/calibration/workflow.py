@@ -220,7 +220,7 @@ def calibrate(
         "replicates per evaluation": settings.replicates,
         "model evaluations": outcome.evaluations,
         "final epsilon": f"{float(outcome.populations['epsilon'].iloc[-1]):.3f}",
-        "effective sample size": f"{outcome.posterior.effective_sample_size:.1f}",
+        "effective_sample_size": round(outcome.posterior.effective_sample_size, 1),
         "seed": settings.seed,
         "sampler": _sampler_text(settings),
         "ABC-SMC seconds": f"{outcome.seconds:.0f}",
@@ -273,6 +273,7 @@ def check_posterior(
     if out is not None:
         summary = {
             "posterior": posterior.source,
+            "effective_sample_size": round(posterior.effective_sample_size, 1),
             "targets": f"{problem.targets.target_set.spec.name} ({problem.targets.target_set.source})",
             "scenario": f"{problem.scenario.name} (hash {problem.scenario.hash})",
             "posterior predictive draws": draws,

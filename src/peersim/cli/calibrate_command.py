@@ -121,6 +121,7 @@ def calibrate_cmd(
     run = calibrate(problem, settings, db_path, out, force=force, log=lambda line: typer.echo(line, err=True))
     for note in run.outcome.notes:
         typer.echo(note, err=True)
+    _warn_few_particles(run.outcome.posterior.effective_sample_size)
     _print_tables(run.check.ppc, run.check.identifiability)
     typer.echo(f"\nwrote {len(run.written)} files to {out} (report: {out / 'report.md'})")
 
@@ -160,9 +161,21 @@ def ppc_cmd(
     finally:
         pool.close()
     typer.echo(f"posterior {chosen.source} ({chosen.n} particles) against {target_set.source}")
+    _warn_few_particles(chosen.effective_sample_size)
     _print_tables(result.ppc, result.identifiability)
     if out is not None:
         typer.echo(f"\nwrote {len(written)} files to {out}")
+
+
+def _warn_few_particles(ess: float) -> None:
+    from peersim.calibration.report import FEW_EFFECTIVE_PARTICLES
+
+    if ess < FEW_EFFECTIVE_PARTICLES:
+        typer.echo(
+            f"note: effective sample size {ess:.1f} < {FEW_EFFECTIVE_PARTICLES}: intervals and spread "
+            "ratios are rough; raise --population for results to rely on",
+            err=True,
+        )
 
 
 def _print_tables(ppc: pd.DataFrame, ident: pd.DataFrame) -> None:

@@ -42,6 +42,9 @@ def _register() -> None:
 
     app.command("calibrate")(calibrate_cmd)
     app.command("ppc")(ppc_cmd)
+    from peersim.cli.plan_command import plan_cmd
+
+    app.command("plan")(plan_cmd)
 
 
 def main() -> None:

@@ -77,7 +77,9 @@ def run_drawn(scenario: Scenario, seed: np.random.SeedSequence, posterior: Poste
     """Run ``scenario`` with the mechanisms the posterior draws for ``seed`` (or as given)."""
     if posterior is None:
         return run(scenario, seed)
-    return run(posterior.apply_to(scenario, seed), seed)
+    from peersim.calibration.posterior import PosteriorRunner
+
+    return PosteriorRunner(posterior)(scenario, seed)
 
 
 def run_plan_task(task: PlanTask) -> PlanTaskOutput:

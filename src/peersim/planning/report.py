@@ -200,10 +200,14 @@ def answer_lines(result: PlanResult) -> list[str]:
     elif s.status == "no_recommendation":
         lines.append("No recommendation: give --target and/or --budget to search the lever grid.")
     if s.status in ("infeasible_budget", "infeasible_targets"):
-        if budget is not None and s.best_within_budget is not None:
-            lines.append(f"Most likely to meet the targets within budget: {plan_text(s.best_within_budget)}.")
-        elif s.best_overall is not None:
-            lines.append(f"Most likely to meet the targets: {plan_text(s.best_overall)}.")
+        likeliest = s.best_within_budget if budget is not None else s.best_overall
+        scope = " within budget" if budget is not None else ""
+        if likeliest is None:
+            likeliest, scope = s.best_overall, " (no plan fits the budget)"
+        if likeliest is not None and result.stats[likeliest].successes == 0:
+            lines.append(f"No plan{scope} met the targets in any of its replicates.")
+        elif likeliest is not None:
+            lines.append(f"Most likely to meet the targets{scope}: {plan_text(likeliest)}.")
         for text, best in s.best_values_within_budget.items():
             scope = "within budget" if budget is not None and best["within_budget"] else "in the grid"
             lines.append(

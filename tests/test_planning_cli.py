@@ -1,0 +1,149 @@
+"""``peersim plan`` through the real console entry, in subprocesses: bad input and outputs.
+
+Each subprocess pays about 1.5 s of imports, so the invocations are started
+together by one module fixture (three at a time) and the tests inspect their
+recorded results.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import run_peersim
+from test_planning_fixtures import SMALL_LEVERS, TINY_SITE, tiny_costs
+
+Result = subprocess.CompletedProcess[str]
+
+FAST = ["--replicates", "12", "--jobs", "1", "--seed", "5"]
+"""Options of the runs that simulate: 12 replicates (the fewest a target allows), in one process."""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    cwd = tmp_path_factory.mktemp("plan_cli")
+    files = {
+        "site.toml": TINY_SITE,
+        "trial.toml": TINY_SITE.replace('mode = "service"', 'mode = "trial"'),
+        "costs.toml": tiny_costs(SMALL_LEVERS),
+        "negative.toml": tiny_costs(SMALL_LEVERS).replace("supervisor_hour = 34.31", "supervisor_hour = -5"),
+        "unknown_lever.toml": tiny_costs("peer_worker_pay = { values = [1, 2] }\n"),
+    }
+    for name, text in files.items():
+        (cwd / name).write_text(text, encoding="utf-8")
+
+    def plan(*args: str) -> Callable[[], Result]:
+        return lambda: run_peersim(["plan", *args], cwd)
+
+    args = ["site.toml", "--costs", "costs.toml", "--budget", "90000", "--target", "engagement_rate>=0.4"]
+    taken = cwd / "taken"
+    taken.mkdir()
+    (taken / "plan.md").write_text("a user's own notes\n", encoding="utf-8")
+
+    jobs: dict[str, Callable[[], Any]] = {
+        "negative_cost": plan("site.toml", "--costs", "negative.toml", *FAST),
+        "unknown_lever": plan("site.toml", "--costs", "unknown_lever.toml", *FAST),
+        "unknown_metric": plan("site.toml", "--costs", "costs.toml", "--target", "happiness>=0.5", *FAST),
+        "trial_mode": plan("trial.toml", "--costs", "costs.toml", *FAST),
+        "budget_below_current": plan(
+            "site.toml",
+            "--costs",
+            "costs.toml",
+            "--budget",
+            "40000",
+            "--target",
+            "engagement_rate>=0.4",
+            *FAST,
+        ),
+        "out_first": plan(*args, *FAST, "--out", "report"),
+        "out_refused": plan(*args, *FAST, "--out", "taken"),
+        "out_force": plan(*args, *FAST, "--out", "taken", "--force", "--json"),
+    }
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        results = {name: future.result() for name, future in futures.items()}
+    results["cwd"] = cwd
+    return results
+
+
+def one_error_line(result: Result) -> str:
+    """Check exit 2, no traceback and exactly one ``peersim: error:`` line on stderr; return it."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("peersim: error: "), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "fragments"),
+    [
+        ("negative_cost", ("negative.toml", "unit_costs.supervisor_hour", "-5", "negative")),
+        ("unknown_lever", ("unknown_lever.toml", "levers.peer_worker_pay", "unknown lever", "caseload_cap")),
+        ("unknown_metric", ("--target", "unknown metric 'happiness'", "engagement_rate")),
+        ("trial_mode", ("trial.toml", "mode is 'trial'", "service mode")),
+    ],
+)
+def test_bad_input_gives_one_clear_error(runs: dict[str, Any], name: str, fragments: tuple[str, ...]) -> None:
+    line = one_error_line(runs[name])
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+
+
+def test_budget_below_the_site_as_given_is_infeasible_with_the_cheapest_alternative(
+    runs: dict[str, Any],
+) -> None:
+    result = runs["budget_below_current"]
+    line = one_error_line(result)
+    assert "--budget 40000" in line
+    assert "Infeasible as given" in line
+    assert "GBP 40,000" in line
+    assert "Cheapest alternative" in line, line
+    # The analysis itself was still reported on stdout.
+    assert "Prediction for the site as given" in result.stdout
+
+
+def test_json_is_one_document(runs: dict[str, Any]) -> None:
+    result = runs["out_force"]
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["search"]["status"] == "feasible", document["search"]["answer"]
+    assert document["budget"] == 90000
+    assert document["replicates"] == 12
+    assert document["seed"] == 5
+    assert document["prediction"]["metrics"]["engagement_rate"]["n"] == 12
+    assert [step["lever"] for step in document["ranking"]["steps"]]
+    assert document["costs"]["currency"] == "GBP"
+
+
+def test_out_writes_a_self_contained_report_and_refuses_to_overwrite(runs: dict[str, Any]) -> None:
+    first, refused, forced = runs["out_first"], runs["out_refused"], runs["out_force"]
+    assert first.returncode == 0, first.stderr
+    report = Path(runs["cwd"]) / "report"
+    for name in ("plan.md", "plan.json", "plans.csv", "ranking.csv", "prediction.csv", "outcomes.parquet"):
+        assert (report / name).is_file(), name
+    for name in ("frontier_engagement.png", "frontier_readmissions.png"):
+        assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    markdown = (report / "plan.md").read_text(encoding="utf-8")
+    assert "](frontier_engagement.png)" in markdown
+    assert "## Assumptions" in markdown
+    assert "supervisor_hour = 34.31" in markdown, "the costs file used is quoted in the report"
+    line = one_error_line(refused)
+    assert "already holds plan.md" in line
+    assert "--force" in line
+    assert forced.returncode == 0, forced.stderr
+    taken = Path(runs["cwd"]) / "taken"
+    assert "## Answer" in (taken / "plan.md").read_text(encoding="utf-8"), "--force replaced the file"
+    assert json.loads(forced.stdout)["figures"] == ["frontier_engagement.png", "frontier_readmissions.png"]
+    # Same seed, same inputs: the second run reproduces the first run's numbers.
+    assert (
+        json.loads(forced.stdout)["prediction"]
+        == json.loads((report / "plan.json").read_text())["prediction"]
+    )

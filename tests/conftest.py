@@ -20,12 +20,13 @@ SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 
 def shipped_scenario_files() -> list[Path]:
-    """Scenario files in ``scenarios/``: every TOML file except ``[[factors]]`` files."""
+    """Scenario files in ``scenarios/``: every TOML file except ``[[factors]]`` and costs files."""
     files = []
     for path in sorted(SCENARIOS_DIR.glob("*.toml")):
         with path.open("rb") as handle:
-            if "factors" not in tomllib.load(handle):
-                files.append(path)
+            data = tomllib.load(handle)
+        if "factors" not in data and "unit_costs" not in data:
+            files.append(path)
     return files
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from peersim.executor import LocalExecutor
@@ -19,6 +20,7 @@ from peersim.planning.evaluate import OUTCOMES, OutcomeStore, Request, evaluate
 from peersim.planning.report import answer_lines, plan_json, plan_markdown, text_summary
 from peersim.planning.workflow import PlanInputs, PlanResult, check_plan, plan, prepare
 from peersim.results import METRICS
+from peersim.streams import replicate_seed
 from test_planning_fixtures import SMALL_LEVERS, write_inputs
 
 SEED = 3
@@ -213,3 +215,45 @@ def test_plan_frame_scales_to_a_year(feasible: tuple[PlanInputs, PlanResult]) ->
     again = plan_frame(store, result.plans[result.current], len(frame), inputs.site, inputs.costs)
     assert np.allclose(again["cost_total"], frame["cost_total"])
     assert np.all(again["cost_committed"] == result.plans[result.current].cost.committed)
+
+
+def test_posterior_draws_are_shared_by_every_plan_of_a_replicate(tmp_path: Path) -> None:
+    from peersim.calibration.posterior import Posterior, posterior_rng
+
+    particles = pd.DataFrame({"p_readmit_12m_usual_care": [0.35, 0.6], "p_attend_base": [0.5, 0.8]})
+    path = Posterior(particles, np.array([1.0, 1.0]), source="<test>").save(tmp_path / "posterior.parquet")
+    site, costs = write_inputs(tmp_path)
+    inputs = prepare(site, costs, posterior_path=path, replicates=8, seed=SEED)
+    assert inputs.posterior is not None
+    with LocalExecutor(1) as executor:
+        result = plan(inputs, executor)
+    frames = list(result.frames.values())
+    control = np.stack([f["readmission_rate_control"].to_numpy()[:8] for f in frames])
+    assert np.all(control == control[0]), "every plan of a replicate runs with the same particle"
+    # Replicates whose draw is the high-readmission particle show more usual-care readmission.
+    drawn = np.array(
+        [
+            inputs.posterior.draw(posterior_rng(replicate_seed(SEED, i)))["p_readmit_12m_usual_care"]
+            for i in range(8)
+        ]
+    )
+    assert set(drawn) == {0.35, 0.6}, drawn
+    # Seen (seed 3): 0.354 in the five replicates drawing 0.6, 0.228 in the three drawing 0.35.
+    assert control[0][drawn == 0.6].mean() > control[0][drawn == 0.35].mean()
+    document = plan_json(result)
+    assert document["posterior"]["particles"] == 2
+    assert "one weighted particle" in plan_markdown(result, {})
+
+
+@pytest.mark.slow
+def test_dask_cluster_gives_the_same_outcomes(tmp_path: Path) -> None:
+    from peersim.executor import DaskExecutor
+
+    inputs = prepare(*write_inputs(tmp_path), replicates=6, seed=SEED)
+    request = [Request(0, inputs.site.scenario, 6)]
+    local, cluster = OutcomeStore(), OutcomeStore()
+    with LocalExecutor(1) as executor:
+        evaluate(request, local, SEED, executor)
+    with DaskExecutor(workers=2) as executor:
+        evaluate(request, cluster, SEED, executor)
+    assert np.array_equal(local.array(0, 6), cluster.array(0, 6), equal_nan=True)

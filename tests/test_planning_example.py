@@ -32,7 +32,7 @@ peer_worker_hours_per_week = { values = [22.5, 30] }
 def test_rural_not_for_profit_ranking(tmp_path: Path) -> None:
     costs = tmp_path / "costs.toml"
     costs.write_text(tiny_costs(RANKING_LEVERS), encoding="utf-8")
-    inputs = prepare(EXAMPLE, costs, replicates=12, seed=11)
+    inputs = prepare(EXAMPLE, costs, replicates=12, screen_replicates=2, seed=11)
     with LocalExecutor(2) as executor:
         result = plan(inputs, executor)
     steps = {step.lever: step for step in result.ranking.steps}

@@ -49,10 +49,10 @@ def baseline(repeats: int) -> float:
     return statistics.median(times)
 
 
-def timed(name: str, settings: CalibrationSettings, per_run: float) -> None:
+def timed(name: str, settings: CalibrationSettings, per_run: float, keep: Path | None = None) -> None:
     problem = CalibrationProblem.build(default_targets(), default_scenario())
     with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / name
+        out = keep if keep is not None else Path(folder) / name
         print(f"{name}: start, {load()}", flush=True)
         start = time.perf_counter()
         result = calibrate(problem, settings, out / "history.db", out)
@@ -76,13 +76,19 @@ def main() -> None:
     parser.add_argument("--skip-full", action="store_true", help="Time --quick only.")
     parser.add_argument("--jobs", type=int, default=None, help="Worker processes (default: CPU cores).")
     parser.add_argument("--repeats", type=int, default=10, help="Baseline single runs.")
+    parser.add_argument(
+        "--keep-full",
+        type=Path,
+        default=None,
+        help="Write the full calibration's outputs here (as `peersim calibrate --out DIR --seed 0`).",
+    )
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {os.cpu_count()} CPU(s), {load()}")
     per_run = baseline(args.repeats)
     print(f"baseline: median {per_run * 1000:.0f} ms per default-scenario run on one core")
     timed("quick", replace(QUICK, jobs=args.jobs), per_run)
     if not args.skip_full:
-        timed("full", replace(FULL, jobs=args.jobs), per_run)
+        timed("full", replace(FULL, jobs=args.jobs), per_run, args.keep_full)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def calibrate_cmd(
         int | None, typer.Option("--population", min=10, help="Particles per generation [full: 200].")
     ] = None,
     generations: Annotated[
-        int | None, typer.Option("--generations", min=1, help="Generations in total [full: 8].")
+        int | None, typer.Option("--generations", min=1, help="Generations in total [full: 6].")
     ] = None,
     replicates: Annotated[
         int | None,

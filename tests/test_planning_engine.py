@@ -257,3 +257,14 @@ def test_dask_cluster_gives_the_same_outcomes(tmp_path: Path) -> None:
     with DaskExecutor(workers=2) as executor:
         evaluate(request, cluster, SEED, executor)
     assert np.array_equal(local.array(0, 6), cluster.array(0, 6), equal_nan=True)
+
+
+def test_no_open_levers_still_predicts(tmp_path: Path) -> None:
+    inputs, result = _plan(tmp_path, levers="", replicates=4)
+    assert inputs.space.size == 1
+    assert result.ranking.steps == ()
+    assert result.search.status == "no_recommendation"
+    assert result.runs == 4
+    document = json.loads(json.dumps(plan_json(result), allow_nan=False))
+    assert document["search"]["plans"]["current"]["share_meeting_targets"] is None, "no targets, no share"
+    assert "No recommendation" in " ".join(answer_lines(result))

@@ -170,7 +170,11 @@ def _write_outputs(out: Path, result: PlanResult, document: dict[str, Any]) -> N
     }
     plans = result.frontier.assign(**stamp)
     atomic_write(out / "plans.csv", plans.to_csv(index=False).encode())
-    ranking = pd.DataFrame(document["ranking"]["steps"]).drop(columns=["differences"]).assign(**stamp)
+    ranking = (
+        pd.DataFrame(document["ranking"]["steps"])
+        .drop(columns=["differences"], errors="ignore")
+        .assign(**stamp)
+    )
     atomic_write(out / "ranking.csv", ranking.to_csv(index=False).encode())
     prediction = prediction_table(result.prediction).assign(**stamp)
     atomic_write(out / "prediction.csv", prediction.to_csv(index=False).encode())

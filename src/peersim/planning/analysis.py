@@ -623,12 +623,15 @@ def _best_achievable(
 # Frontier
 
 
-def frontier_table(plans: Sequence[PlanSpec], stats: Callable[[int], PlanStats]) -> pd.DataFrame:
+def frontier_table(
+    plans: Sequence[PlanSpec], stats: Callable[[int], PlanStats], has_targets: bool = True
+) -> pd.DataFrame:
     """One row per plan: levers, replicates held, expected cost and outcomes, frontier flags.
 
     ``frontier_engagement`` / ``frontier_readmissions`` mark plans no cheaper
     plan beats on expected engagement / readmissions averted per 100 (the
-    cost-effectiveness frontier of the grid).
+    cost-effectiveness frontier of the grid). Without targets the share meeting
+    them and its Wilson bounds are missing.
     """
     rows = []
     for spec in plans:
@@ -645,9 +648,9 @@ def frontier_table(plans: Sequence[PlanSpec], stats: Callable[[int], PlanStats])
                 "readmissions_averted_per_100": s.means["readmissions_averted_per_100"],
                 "readmissions_averted_per_year": s.means["readmissions_averted_per_year"],
                 "net_cost": s.means["net_cost"],
-                "share_meeting_targets": s.share,
-                "wilson_lower": s.lower,
-                "wilson_upper": s.upper,
+                "share_meeting_targets": s.share if has_targets else math.nan,
+                "wilson_lower": s.lower if has_targets else math.nan,
+                "wilson_upper": s.upper if has_targets else math.nan,
             }
         )
         rows.append(row)

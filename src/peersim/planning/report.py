@@ -107,9 +107,9 @@ def plan_record(result: PlanResult, index: int) -> dict[str, Any]:
                 "net_cost",
             )
         },
-        "share_meeting_targets": _clean(s.share),
-        "wilson_lower": _clean(s.lower),
-        "wilson_upper": _clean(s.upper),
+        "share_meeting_targets": _clean(s.share) if result.inputs.targets else None,
+        "wilson_lower": _clean(s.lower) if result.inputs.targets else None,
+        "wilson_upper": _clean(s.upper) if result.inputs.targets else None,
         "target_shares": {k: _clean(v) for k, v in s.target_shares.items()},
     }
 
@@ -175,8 +175,7 @@ def answer_lines(result: PlanResult) -> list[str]:
             f"Cheapest plan meeting {targets} with probability >= {prob:g}{where}: "
             f"{plan_text(s.recommended)}."
         )
-    elif s.status == "infeasible_budget":
-        assert s.cheapest_reaching is not None
+    elif s.status == "infeasible_budget" and s.cheapest_reaching is not None:
         over = result.stats[s.cheapest_reaching].cost_mean - (budget or 0.0)
         lines.append(
             f"No plan within the budget of {money(budget, cur)} meets {targets} "

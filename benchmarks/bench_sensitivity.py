@@ -36,6 +36,33 @@ TARGET_SECONDS = 15 * 60
 OUTPUTS = ("engagement_rate", "fidelity_index", "readmission_rate_intervention")
 
 
+def _worker_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of every descendant process, by pid (Linux /proc; else empty)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return {}
+    parents: dict[int, int] = {}
+    ticks: dict[int, float] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    me = os.getpid()
+    out = {}
+    for pid in ticks:
+        ancestor = parents.get(pid)
+        while ancestor and ancestor != me:
+            ancestor = parents.get(ancestor)
+        if ancestor == me:
+            out[pid] = ticks[pid]
+    return out
+
+
 def _load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
@@ -72,11 +99,14 @@ def main() -> None:
     print(f"baseline: one run of the default scenario, median of 5: {single * 1e3:.1f} ms")
 
     done = 0
+    cpu: dict[int, float] = {}
     start = time.perf_counter()
 
     def tick(_index: int) -> None:
         nonlocal done
         done += 1
+        if done % 100 == 0:
+            cpu.update(_worker_cpu())  # workers exit with the pool: keep their last reading
         if done % 1000 == 0:
             elapsed = time.perf_counter() - start
             print(f"  {done}/{points} points, {elapsed:.0f} s, load {_load()}", flush=True)
@@ -92,6 +122,12 @@ def main() -> None:
     print(f"ratio elapsed / ideal (runs x baseline / jobs = {ideal:.0f} s): {elapsed / ideal:.2f}")
     verdict = "meets" if elapsed <= TARGET_SECONDS else "MISSES"
     print(f"target <= {TARGET_SECONDS / 60:.0f} min: {verdict}")
+    if cpu:
+        busy = sum(cpu.values())
+        print(
+            f"worker CPU {busy:.0f} s ({busy / runs * 1e3:.1f} ms per run); on an otherwise idle machine "
+            f"about {busy / args.jobs / 60:.1f} min of wall time (worker CPU / jobs)"
+        )
     for output in OUTPUTS:
         diag = result.analysis.diagnostics.set_index("output").loc[output]
         print(

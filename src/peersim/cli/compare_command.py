@@ -27,10 +27,16 @@ COMPARE_FILES = ("compare.csv", "compare.json", "forest.png")
 
 
 def compare_cmd(
-    base: Annotated[Path, typer.Argument(help="Base scenario TOML file.", show_default=False)],
+    base: Annotated[
+        Path, typer.Argument(metavar="BASE", help="Base scenario TOML file.", show_default=False)
+    ],
     whatifs: Annotated[
         list[Path] | None,
-        typer.Argument(help="What-if scenario files, each compared with the base.", show_default=False),
+        typer.Argument(
+            metavar="[WHATIF]...",
+            help="What-if scenario files, each compared with the base.",
+            show_default=False,
+        ),
     ] = None,
     sets: SetOption = None,
     replicates: Annotated[

@@ -60,6 +60,7 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
+        metavar="KEY=VALUE",
         help="Override a scenario key, e.g. low.supervisor_hours_per_week=10, "
         "mechanisms.rel_supervision=0.3, horizon.recruitment_weeks=20 (repeatable).",
         show_default=False,

@@ -81,6 +81,7 @@ def sensitivity_cmd(
     non-influential. Replicates at each point are averaged on common random numbers.
     """
     from peersim.executor import make_executor
+    from peersim.output import OutputDirectory
     from peersim.scenario_io import default_scenario, load_scenario
     from peersim.sensitivity import (
         DEFAULT_N,
@@ -94,7 +95,6 @@ def sensitivity_cmd(
     )
     from peersim.sensitivity.design import points_for
     from peersim.sensitivity.output import (
-        OutputDirectory,
         figure_name,
         sensitivity_files,
         write_sensitivity_outputs,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from peersim.errors import PeersimInputError
+from peersim.output import OutputDirectory
 from peersim.sensitivity.runner import SensitivityResult
 
 TABLE_NAMES = ("indices", "screening", "diagnostics")
@@ -28,42 +28,6 @@ def sensitivity_files(method: str) -> tuple[str, ...]:
 def figure_name(method: str) -> str:
     """File name of the figure of ``method``."""
     return f"{method}.png"
-
-
-class OutputDirectory:
-    """A directory a sensitivity analysis may write into, never replacing files without ``force``.
-
-    Parameters
-    ----------
-    path
-        The directory; created when the first file is written.
-    force
-        Allow replacing files this command writes that already exist.
-    """
-
-    def __init__(self, path: Path, force: bool = False) -> None:
-        self.path = Path(path)
-        self.force = force
-
-    def check(self, names: tuple[str, ...]) -> None:
-        """Refuse (before any work is done) when ``path`` is a file or ``names`` exist without ``force``.
-
-        Raises
-        ------
-        PeersimInputError
-            Naming the clashing files and suggesting ``--force``.
-        """
-        if self.path.exists() and not self.path.is_dir():
-            raise PeersimInputError(f"--out {self.path}: exists and is not a directory")
-        clashes = [name for name in names if (self.path / name).exists()]
-        if clashes and not self.force:
-            shown = ", ".join(clashes[:3]) + (" ..." if len(clashes) > 3 else "")
-            raise PeersimInputError(f"--out {self.path}: already holds {shown}; use --force to replace them")
-
-    def file(self, name: str) -> Path:
-        """Create the directory if needed and return the path of ``name`` in it."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        return self.path / name
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -176,6 +176,10 @@ def test_check_posterior_writes_the_report(tmp_path: Path) -> None:
     assert "## Posterior predictive check" in report
     assert "| control_impossible | point | 0.95 [0.9, 0.99] |" in report
     assert f"{int(result.ppc['passed'].sum())} of 4 targets pass." in report
+    # The prior predictive runs on the same replicate seeds, for comparison.
+    assert set(result.draws["draws_from"]) == {"posterior", "prior"}
+    prior_share = result.ppc.set_index("target")["prior_share_meeting"]
+    assert prior_share["control_impossible"] == 0.0  # no prior value reaches 0.9 in 26 weeks
     with pytest.raises(PeersimInputError, match="already holds"):
         check_posterior(AT_DEFAULTS, problem, draws=10, seed=2, out=tmp_path)
 

@@ -132,16 +132,44 @@ def predictive_draws(
     return frame
 
 
-def posterior_predictive(draws: pd.DataFrame, targets: BoundTargets) -> pd.DataFrame:
+PRIOR_SAMPLE_KEY = 0x505249
+"""Spawn-key word of the generator that draws prior samples for the prior predictive ("PRI")."""
+
+
+def prior_sample(priors: Priors, fixed: dict[str, float], n: int, seed: int) -> Posterior:
+    """``n`` equally weighted draws from the priors, as a posterior-shaped object (seeded)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PRIOR_SAMPLE_KEY,)))
+    particles = pd.DataFrame({p.name: rng.uniform(p.low, p.high, n) for p in priors.priors})
+    return Posterior(particles, np.ones(n), fixed=dict(fixed), source="<prior>")
+
+
+def _share_meeting(target: Any, values: np.ndarray) -> float:
+    return float(np.mean([target.satisfied(v) for v in values])) if values.size else math.nan
+
+
+def posterior_predictive(
+    draws: pd.DataFrame, targets: BoundTargets, prior_draws: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Posterior predictive check table from :func:`predictive_draws`.
+
+    Parameters
+    ----------
+    draws
+        Posterior predictive draws.
+    targets
+        The targets checked.
+    prior_draws
+        Prior predictive draws (same replicate seeds), to show how much each
+        target could inform: ``prior_share_meeting``.
 
     Returns
     -------
     pandas.DataFrame
         ``target, kind, observed, confidence, weight, simulated_median,
-        simulated_lo, simulated_hi, share_meeting, n_draws, passed``. For a
-        point target ``share_meeting`` is the share of draws inside the observed
-        interval; for an ordinal one, the share meeting the constraint.
+        simulated_lo, simulated_hi, share_meeting, [prior_share_meeting,]
+        n_draws, passed``. For a point target ``share_meeting`` is the share of
+        draws inside the observed interval; for an ordinal one, the share
+        meeting the constraint.
     """
     rows = []
     for target in targets.targets:
@@ -152,7 +180,7 @@ def posterior_predictive(draws: pd.DataFrame, targets: BoundTargets) -> pd.DataF
             lo, median, hi = np.percentile(finite, [PPC_INTERVAL[0], 50.0, PPC_INTERVAL[1]])
         else:
             lo = median = hi = math.nan
-        meeting = float(np.mean([target.satisfied(v) for v in values])) if values.size else math.nan
+        meeting = _share_meeting(target, values)
         if spec.is_ordinal:
             passed = bool(meeting >= ORDINAL_PASS_SHARE)
         else:
@@ -168,6 +196,15 @@ def posterior_predictive(draws: pd.DataFrame, targets: BoundTargets) -> pd.DataF
                 "simulated_lo": float(lo),
                 "simulated_hi": float(hi),
                 "share_meeting": meeting,
+                **(
+                    {
+                        "prior_share_meeting": _share_meeting(
+                            target, prior_draws[target.name].to_numpy(dtype=float)
+                        )
+                    }
+                    if prior_draws is not None
+                    else {}
+                ),
                 "n_draws": int(finite.size),
                 "passed": passed,
             }
@@ -325,7 +362,9 @@ def report_markdown(
         "run, its mechanisms drawn from the posterior). Point targets pass when the observed value "
         f"lies in the simulated 95% interval; ordinal targets when at least {ORDINAL_PASS_SHARE:.0%} "
         "of draws meet them. `share_meeting`: share of draws inside the observed interval (point) "
-        "or meeting the constraint (ordinal).",
+        "or meeting the constraint (ordinal); `prior_share_meeting`: the same for draws from the "
+        "priors (same seeds), i.e. before calibration. A target that most prior draws already meet "
+        "carried little information.",
         "",
         markdown_table(
             ppc,
@@ -338,6 +377,7 @@ def report_markdown(
                 "simulated_lo",
                 "simulated_hi",
                 "share_meeting",
+                *(["prior_share_meeting"] if "prior_share_meeting" in ppc.columns else []),
                 "passed",
             ],
         ),

@@ -26,6 +26,7 @@ from peersim.calibration.report import (
     posterior_predictive,
     ppc_figure,
     predictive_draws,
+    prior_sample,
     report_markdown,
 )
 from peersim.calibration.smc import (
@@ -98,6 +99,7 @@ class CheckResult:
     identifiability: pd.DataFrame
     ppc: pd.DataFrame
     draws: pd.DataFrame
+    """Simulated target values per draw; ``draws_from`` is ``posterior`` or ``prior``."""
 
 
 def check(
@@ -109,11 +111,19 @@ def check(
     seed: int,
     executor: Executor | None = None,
 ) -> CheckResult:
-    """Return the identifiability table and posterior predictive check of ``posterior``."""
+    """Return the identifiability table and posterior predictive check of ``posterior``.
+
+    The prior predictive (draws from the priors on the same replicate seeds) is
+    simulated too, for the table's ``prior_share_meeting``.
+    """
     simulated = predictive_draws(posterior, scenario, targets, draws, seed, executor)
-    return CheckResult(
-        posterior, identifiability(posterior, priors), posterior_predictive(simulated, targets), simulated
+    prior = prior_sample(priors, posterior.fixed, max(draws, 1000), seed)
+    prior_draws = predictive_draws(prior, scenario, targets, draws, seed, executor)
+    table = posterior_predictive(simulated, targets, prior_draws)
+    both = pd.concat(
+        [simulated.assign(draws_from="posterior"), prior_draws.assign(draws_from="prior")], ignore_index=True
     )
+    return CheckResult(posterior, identifiability(posterior, priors), table, both)
 
 
 def write_check(
@@ -134,7 +144,8 @@ def write_check(
     written += [out / "identifiability.csv", out / "ppc.csv", out / "ppc_draws.parquet"]
     figures = {"marginals": "marginals.png", "ppc": "ppc.png"}
     marginals_figure(result.posterior, priors, result.identifiability).savefig(out / "marginals.png", dpi=110)
-    ppc_figure(result.ppc, result.draws, targets).savefig(out / "ppc.png", dpi=110)
+    posterior_draws = result.draws[result.draws["draws_from"] == "posterior"]
+    ppc_figure(result.ppc, posterior_draws, targets).savefig(out / "ppc.png", dpi=110)
     written += [out / "marginals.png", out / "ppc.png"]
     text = report_markdown(
         title=title,
@@ -216,14 +227,15 @@ def calibrate(
         "calibrated parameters": len(problem.priors.names),
         "population": settings.population,
         "generations": f"{outcome.generations} (requested {settings.generations}; "
-        f"{outcome.resumed_from} resumed from {db})",
+        f"{outcome.resumed_from} already in {db} before this invocation)",
         "replicates per evaluation": settings.replicates,
         "model evaluations": outcome.evaluations,
         "final epsilon": f"{float(outcome.populations['epsilon'].iloc[-1]):.3f}",
         "effective_sample_size": round(outcome.posterior.effective_sample_size, 1),
         "seed": settings.seed,
         "sampler": _sampler_text(settings),
-        "ABC-SMC seconds": f"{outcome.seconds:.0f}",
+        "ABC-SMC wall time": f"{float(outcome.populations['wall_time'].sum()):.0f} s over all generations "
+        f"({outcome.seconds:.0f} s in this invocation)",
         "posterior predictive draws": settings.ppc_draws,
         "peersim": version("peersim"),
         "pyabc": version("pyabc"),

@@ -181,7 +181,8 @@ def _warn_few_particles(ess: float) -> None:
 def _print_tables(ppc: pd.DataFrame, ident: pd.DataFrame) -> None:
     from peersim.calibration.report import markdown_table
 
-    typer.echo("\nPosterior predictive check (simulated 95% interval of study-sized runs):")
+    typer.echo("\nPosterior predictive check (simulated 95% interval of study-sized runs; share of draws")
+    typer.echo("meeting each observation, after calibration and under the priors):")
     typer.echo(
         markdown_table(
             ppc,
@@ -192,6 +193,8 @@ def _print_tables(ppc: pd.DataFrame, ident: pd.DataFrame) -> None:
                 "simulated_median",
                 "simulated_lo",
                 "simulated_hi",
+                "share_meeting",
+                "prior_share_meeting",
                 "passed",
             ],
         )

@@ -58,12 +58,12 @@ def timed(name: str, settings: CalibrationSettings, per_run: float, keep: Path |
         result = calibrate(problem, settings, out / "history.db", out)
         seconds = time.perf_counter() - start
     evaluations = result.outcome.evaluations + settings.population  # + pyabc's calibration sample
-    runs = evaluations * settings.replicates + settings.ppc_draws
+    runs = evaluations * settings.replicates + 2 * settings.ppc_draws  # posterior and prior predictive
     print(
         f"{name}: {seconds:.0f} s (target {TARGETS[name]:.0f} s: "
         f"{'met' if seconds <= TARGETS[name] else 'MISSED'}); population {settings.population}, "
         f"{result.outcome.generations} generations, {evaluations} evaluations x {settings.replicates} "
-        f"replicate(s) + {settings.ppc_draws} check runs = {runs} runs, {runs / seconds:.1f} runs/s "
+        f"replicate(s) + 2 x {settings.ppc_draws} check runs = {runs} runs, {runs / seconds:.1f} runs/s "
         f"on {settings.workers} process(es) = {runs * per_run / seconds:.2f}x one core at the baseline; "
         f"ABC {result.outcome.seconds:.0f} s; ESS {result.outcome.posterior.effective_sample_size:.0f}; "
         f"end {load()}",

@@ -139,7 +139,10 @@ def test_bad_set_values_are_refused_like_bad_files(
 def test_cli_compare_and_set_errors(tmp_path: Path) -> None:
     (tmp_path / "tiny.toml").write_text(TINY_TOML, encoding="utf-8")
     calls = {
-        "self": ["compare", "tiny.toml", "tiny.toml", "-n", "4", "--seed", "3", "-j", "1", "--json"],
+        "self": ["compare", "tiny.toml", "tiny.toml", "-n", "4", "--seed", "3", "-j", "1", "--json",
+                 "--no-posterior"],
+        "self_posterior": ["compare", "tiny.toml", "tiny.toml", "-n", "4", "--seed", "3", "-j", "1",
+                           "--json"],
         "out": ["compare", "tiny.toml", "--set", "north.supervisor_hours_per_week=20", "-n", "3", "-j", "1",
                 "--out", "cmp"],
         "range": ["compare", "tiny.toml", "--set", "north.supervisor_hours_per_week=99", "-n", "2"],
@@ -157,6 +160,14 @@ def test_cli_compare_and_set_errors(tmp_path: Path) -> None:
     assert values
     assert all(v["difference"] == 0.0 and v["lo"] == 0.0 and v["hi"] == 0.0 for v in values)
     assert all(v["n"] == 4 for v in comparison["overall"].values() if v["difference"] is not None)
+    assert document["posterior"] is None
+    # With the shipped posterior both sides draw the same particle per replicate: still exactly zero.
+    document = json.loads(results["self_posterior"].stdout)
+    assert document["posterior"]["embedded_default"] is True
+    (comparison,) = document["comparisons"]
+    values = [v for v in comparison["overall"].values() if v["difference"] is not None]
+    assert values
+    assert all(v["difference"] == 0.0 and v["lo"] == 0.0 and v["hi"] == 0.0 for v in values)
 
     out = results["out"]
     assert out.returncode == 0, out.stderr

@@ -143,7 +143,9 @@ def test_reading_a_directory_that_is_not_a_store_is_a_clear_error(tmp_path: Path
 
 def test_ctrl_c_leaves_a_consistent_store_that_resumes(tmp_path: Path) -> None:
     replicates = 40
-    command = peersim_command("run", "-n", str(replicates), "--seed", str(SEED), "--out", "store", "-j", "2")
+    command = peersim_command(
+        "run", "-n", str(replicates), "--seed", str(SEED), "--out", "store", "-j", "2", "--no-posterior"
+    )
     env = {**os.environ, "MPLBACKEND": "Agg"}
     process = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -169,7 +171,8 @@ def test_ctrl_c_leaves_a_consistent_store_that_resumes(tmp_path: Path) -> None:
     assert set(held["replicate"]) == kept
 
     again = run_peersim(
-        ["run", "-n", str(replicates), "--seed", str(SEED), "--out", "store", "-j", "2"], tmp_path
+        ["run", "-n", str(replicates), "--seed", str(SEED), "--out", "store", "-j", "2", "--no-posterior"],
+        tmp_path,
     )
     assert again.returncode == 0, again.stderr
     assert f"({len(kept)} resumed from store)" in again.stdout.splitlines()[0]
@@ -192,3 +195,12 @@ def test_source_for_a_scenario_object_round_trips(tmp_path: Path, tiny_file: Pat
     assert store.scenario_name == "tiny"
     assert store.site_names == ["north", "south"]
     assert store.tables == ("metrics", "outcomes", "staff", "timeseries", "patients")
+
+
+def test_a_store_never_mixes_posterior_and_point_value_runs(tmp_path: Path) -> None:
+    (tmp_path / "tiny.toml").write_text(TINY_TOML, encoding="utf-8")
+    source = load_source(tmp_path / "tiny.toml")
+    RunStore.open_for_writing(tmp_path / "store", source, 1, posterior="abc123")
+    assert RunStore.open_for_writing(tmp_path / "store", source, 1, posterior="abc123").seed == 1
+    with pytest.raises(RunStoreError, match="posterior abc123, not none"):
+        RunStore.open_for_writing(tmp_path / "store", source, 1, posterior=None)

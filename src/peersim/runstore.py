@@ -111,6 +111,7 @@ class RunStore:
         seed: int,
         tables: Sequence[str] = TABLES,
         force: bool = False,
+        posterior: str | None = None,
     ) -> RunStore:
         """Create a store, or reopen one written for the same scenario and seed.
 
@@ -127,6 +128,9 @@ class RunStore:
         force
             Replace a store written for another scenario, seed or peersim
             version, and peersim's own files in a directory that is not a store.
+        posterior
+            Fingerprint of the posterior mechanism strengths are drawn from, or
+            ``None`` for point values; a store never mixes the two.
 
         Raises
         ------
@@ -137,7 +141,7 @@ class RunStore:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise RunStoreError(f"--out {path}: exists and is not a directory")
-        wanted = _new_manifest(source, seed, tables)
+        wanted = _new_manifest(source, seed, tables, posterior)
         if (path / MANIFEST).exists():
             try:
                 manifest = _read_manifest(path)
@@ -373,7 +377,9 @@ def _failure_name(replicate: int) -> str:
     return f"replicate-{replicate:06d}.json"
 
 
-def _new_manifest(source: ScenarioSource, seed: int, tables: Sequence[str]) -> dict[str, Any]:
+def _new_manifest(
+    source: ScenarioSource, seed: int, tables: Sequence[str], posterior: str | None = None
+) -> dict[str, Any]:
     unknown = [t for t in tables if t not in TABLES]
     if unknown:
         raise ValueError(f"unknown tables {unknown}; choose from {TABLES}")
@@ -383,6 +389,7 @@ def _new_manifest(source: ScenarioSource, seed: int, tables: Sequence[str]) -> d
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": seed,
+        "posterior": posterior,
         "tables": [t for t in TABLES if t in tables],
         "scenario": {
             "name": scenario.name,
@@ -428,6 +435,11 @@ def _mismatch(have: dict[str, Any], want: dict[str, Any], path: Path) -> str | N
     if have["seed"] != want["seed"]:
         return (
             f"--out {path}: this run store was written with --seed {have['seed']}, not --seed {want['seed']}"
+        )
+    if have.get("posterior") != want.get("posterior"):
+        return (
+            f"--out {path}: this run store was written with posterior {have.get('posterior') or 'none'}, "
+            f"not {want.get('posterior') or 'none'} (--posterior / --no-posterior)"
         )
     old_version, new_version = have["versions"].get("peersim"), want["versions"]["peersim"]
     if old_version != new_version:

@@ -14,8 +14,11 @@ from peersim.cli.ensemble_options import (
     ExecutorName,
     ExecutorOption,
     JobsOption,
+    NoPosteriorOption,
+    PosteriorOption,
     SchedulerOption,
     SetOption,
+    choose_posterior,
     describe_failures,
     execute,
 )
@@ -64,6 +67,8 @@ def compare_cmd(
     jobs: JobsOption = None,
     executor: ExecutorOption = ExecutorName.local,
     scheduler: SchedulerOption = None,
+    posterior: PosteriorOption = None,
+    no_posterior: NoPosteriorOption = False,
 ) -> None:
     """Compare what-ifs with a base scenario: paired differences with 95% intervals.
 
@@ -85,6 +90,7 @@ def compare_cmd(
         _warn_if_sites_differ(base_source, source, label)
 
     sources = [base_source, *others]
+    choice = choose_posterior(posterior, no_posterior, [source.scenario for source in sources])
     if out is not None:
         from peersim.output import OutputDirectory
         from peersim.runstore import RunStore
@@ -92,7 +98,7 @@ def compare_cmd(
         if not (out / "base" / "manifest.json").exists():  # else the files are those of an earlier compare
             OutputDirectory(out, force=force).check(COMPARE_FILES)
         sinks: list[Any] = [
-            RunStore.open_for_writing(out / label, source, seed, force=force)
+            RunStore.open_for_writing(out / label, source, seed, force=force, posterior=choice.fingerprint)
             for source, label in zip(sources, labels, strict=True)
         ]
     else:
@@ -107,6 +113,7 @@ def compare_cmd(
         show_progress=not json_output,
         label="compare",
         resume_hint=f"Run the same command again to resume {out}" if out is not None else None,
+        runner=choice.runner,
     )
     if any(report.available == 0 for report in reports):
         for label, report in zip(labels, reports, strict=True):
@@ -128,6 +135,7 @@ def compare_cmd(
         seed,
         replicates,
     )
+    document["posterior"] = choice.description
     failures = [(label, f) for report, label in zip(reports, labels, strict=True) for f in report.failures]
     if failures:
         document["failures"] = [

@@ -8,13 +8,17 @@ into a clean exit that leaves every store resumable.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from peersim.ensemble import EnsembleJob, EnsembleReport, ReplicateFailure, run_ensembles
+from peersim.api import run
+from peersim.ensemble import EnsembleJob, EnsembleReport, ReplicateFailure, Runner, run_ensembles
 from peersim.executor import make_executor
+from peersim.scenario import Scenario
 
 EXIT_RUNS_FAILED = 1
 """Exit status when some replicates raised (the others are reported)."""
@@ -78,6 +82,7 @@ def execute(
     show_progress: bool,
     label: str,
     resume_hint: str | None = None,
+    runner: Runner = run,
 ) -> list[EnsembleReport]:
     """Run the replicates each job lacks, with a progress bar, and return the reports.
 
@@ -100,7 +105,7 @@ def execute(
                 for _ in range(n):
                     advance(0)
 
-            return run_ensembles(jobs, seed, replicates, pool, on_progress=progress)
+            return run_ensembles(jobs, seed, replicates, pool, on_progress=progress, runner=runner)
     except KeyboardInterrupt:
         held = min(len(set(range(replicates)) & job.sink.completed()) for job in jobs)
         typer.echo(
@@ -121,3 +126,48 @@ def describe_failures(failures: Sequence[ReplicateFailure], requested: int, wher
     if where:
         text += f". Errors are recorded in {where}; run the same command again to retry them"
     return text
+
+
+PosteriorOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--posterior",
+        help="Posterior file (Parquet) to draw mechanism strengths from, one weighted particle per "
+        "replicate. Default: the shipped posterior calibrated to approximate published figures.",
+        show_default=False,
+    ),
+]
+NoPosteriorOption = Annotated[
+    bool,
+    typer.Option("--no-posterior", help="Use the scenario's point values of the mechanism strengths."),
+]
+
+
+@dataclass(frozen=True)
+class PosteriorChoice:
+    """How replicates get their mechanism strengths: a runner and its description."""
+
+    runner: Runner
+    description: dict[str, Any] | None
+    fingerprint: str | None
+
+
+def choose_posterior(path: Path | None, no_posterior: bool, scenarios: Sequence[Scenario]) -> PosteriorChoice:
+    """Resolve ``--posterior`` / ``--no-posterior`` and check the posterior fits every scenario.
+
+    Raises
+    ------
+    peersim.errors.PeersimInputError
+        For a missing or malformed posterior file, both options together, or a
+        posterior whose parameters do not match the scenarios.
+    """
+    from peersim.calibration.posterior import PosteriorRunner, resolve_posterior
+
+    chosen = resolve_posterior(path, use_posterior=not no_posterior)
+    if chosen is None:
+        return PosteriorChoice(run, None, None)
+    for scenario in scenarios:
+        chosen.check_against(scenario)
+    description = chosen.describe(scenarios[0]) if scenarios else chosen.describe()
+    fingerprint = description.get("fingerprint") or chosen.source
+    return PosteriorChoice(PosteriorRunner(chosen), description, str(fingerprint))

@@ -14,8 +14,11 @@ from peersim.cli.ensemble_options import (
     ExecutorName,
     ExecutorOption,
     JobsOption,
+    NoPosteriorOption,
+    PosteriorOption,
     SchedulerOption,
     SetOption,
+    choose_posterior,
     describe_failures,
     execute,
 )
@@ -57,16 +60,23 @@ def run_cmd(
     executor: ExecutorOption = ExecutorName.local,
     scheduler: SchedulerOption = None,
     sets: SetOption = None,
+    posterior: PosteriorOption = None,
+    no_posterior: NoPosteriorOption = False,
 ) -> None:
-    """Run a scenario and report means with 95% intervals over replicates."""
+    """Run a scenario and report means with 95% intervals over replicates.
+
+    By default each replicate draws its mechanism strengths from the shipped
+    posterior, so intervals carry parameter uncertainty as well as noise.
+    """
     source = load_source(scenario, sets or ())
     spec = source.scenario
+    choice = choose_posterior(posterior, no_posterior, [spec])
     memory = MemorySink()
     store = None
     if out is not None:
         from peersim.runstore import RunStore
 
-        store = RunStore.open_for_writing(out, source, seed, force=force)
+        store = RunStore.open_for_writing(out, source, seed, force=force, posterior=choice.fingerprint)
     (report,) = execute(
         [EnsembleJob(spec, store if store is not None else memory)],
         seed,
@@ -77,6 +87,7 @@ def run_cmd(
         show_progress=not json_output,
         label=spec.name,
         resume_hint=f"Run the same command again to resume the store in {out}" if out is not None else None,
+        runner=choice.runner,
     )
     where = str(out / "failures") if out is not None else None
     if report.available == 0:
@@ -90,6 +101,7 @@ def run_cmd(
         summary = summarise(memory.read("metrics", replicates=replicates))
     if json_output:
         document = summary_json(summary, spec.name, seed, report.available)
+        document["posterior"] = choice.description
         if report.failures:
             document["failed_replicates"] = [f.replicate for f in report.failures]
         sys.stdout.write(json.dumps(document, allow_nan=False) + "\n")
@@ -102,7 +114,12 @@ def run_cmd(
             f"{report.available} replicate(s), seed {seed}"
             + (f" ({report.skipped} resumed from {out})" if report.skipped else "")
         )
-        typer.echo("mean (95% interval of replicates)\n")
+        drawn = (
+            f"mechanism strengths drawn from {choice.description['source']}"
+            if choice.description
+            else ("mechanism strengths at their point values")
+        )
+        typer.echo(f"{drawn}; mean (95% interval of replicates)\n")
         typer.echo(format_table(summary, [s.name for s in spec.sites]))
     if store is not None:
         from peersim.output import write_store_summary

@@ -25,7 +25,8 @@ from typing import Any
 
 from peersim.errors import ScenarioError
 from peersim.scenario import Scenario
-from peersim.scenario_io import default_scenario_text, load_scenario, parse_scenario, scenario_from_dict
+from peersim.scenario_io import default_scenario_text, parse_scenario, scenario_from_dict
+from peersim.toml_io import parse_toml, read_text_file
 
 SECTIONS = ("horizon", "protocol", "mechanisms")
 """Tables of a scenario file that hold keys directly."""
@@ -188,22 +189,11 @@ def load_source(path: Path | None, sets: Sequence[str] = ()) -> ScenarioSource:
     if path is None:
         text, source = default_scenario_text(), "<embedded enrich_trial.toml>"
     else:
-        text, source = _read_text(Path(path)), str(path)
+        text, source = read_text_file(path, ScenarioError), str(path)
     if not sets:
         return ScenarioSource(parse_scenario(text, source=source), text, source)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ScenarioError(f"{source}: malformed TOML: {error}") from None
+    data = parse_toml(text, source, ScenarioError)
     overrides = [parse_override(item) for item in sets]
     named = f"{source} with --set {' '.join(sets)}"
     scenario = scenario_from_dict(apply_overrides(data, overrides, source), source=named)
     return ScenarioSource(scenario, text, source, tuple(sets))
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        load_scenario(path)  # raises the file's own message (missing, not a file, unreadable)
-        raise ScenarioError(f"{path}: cannot be read ({error})") from None

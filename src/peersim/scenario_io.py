@@ -7,7 +7,6 @@ the allowed range from :mod:`peersim.parameters`.
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from peersim.errors import ScenarioError
 from peersim.parameters import ALL_PARAMS
 from peersim.scenario import Scenario
+from peersim.toml_io import parse_toml, read_text_file
 
 DEFAULT_SCENARIO_RESOURCE = "enrich_trial.toml"
 
@@ -40,25 +40,12 @@ def load_scenario(path: str | Path) -> Scenario:
         If the file is missing or unreadable, is not valid TOML, or fails
         validation. The message names the file and the key path.
     """
-    path = Path(path)
-    if not path.exists():
-        raise ScenarioError(f"{path}: no such file")
-    if not path.is_file():
-        raise ScenarioError(f"{path}: not a file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ScenarioError(f"{path}: cannot be read ({error})") from None
-    return parse_scenario(text, source=str(path))
+    return parse_scenario(read_text_file(path, ScenarioError), source=str(path))
 
 
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     """Validate scenario TOML text; ``source`` names it in error messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ScenarioError(f"{source}: malformed TOML: {error}") from None
-    return scenario_from_dict(data, source=source)
+    return scenario_from_dict(parse_toml(text, source, ScenarioError), source=source)
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scenario:

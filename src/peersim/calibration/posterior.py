@@ -36,6 +36,7 @@ from peersim.parameters import MECHANISM_PARAMS
 from peersim.results import RunResult
 from peersim.scenario import Mechanisms, Scenario
 from peersim.streams import Seed, as_seed_sequence, child_sequence, replicate_seed
+from peersim.toml_io import existing_file
 
 POSTERIOR_STREAM_CODE = 98
 """Spawn-key word of the posterior-draw stream under a replicate seed.
@@ -246,9 +247,7 @@ def load_posterior(path: str | Path) -> Posterior:
         If the file is missing or not Parquet, lacks ``weight``, has a column
         that is not a mechanism parameter, or has values outside declared bounds.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise PosteriorError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    path = existing_file(path, PosteriorError)
     try:
         data = path.read_bytes()
     except OSError as error:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -46,6 +45,7 @@ from peersim.model.constants import FIDELITY_DOMAINS
 from peersim.results import METRICS, OVERALL, RunResult
 from peersim.scenario import Geography, Host, Scenario
 from peersim.scenario_io import format_path
+from peersim.toml_io import parse_toml, read_text_file
 
 DEFAULT_TARGETS_RESOURCE = "default_targets.toml"
 """Packaged copy of ``calibration/targets.toml`` (the two files are kept identical)."""
@@ -280,23 +280,12 @@ def load_targets(path: str | Path) -> TargetSet:
         If the file is missing, not TOML or invalid; the message names the file
         and the key path (e.g. ``targets[2].low``).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise PeersimInputError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise PeersimInputError(f"{path}: cannot be read ({error})") from None
-    return parse_targets(text, source=str(path))
+    return parse_targets(read_text_file(path), source=str(path))
 
 
 def parse_targets(text: str, source: str = "<targets>") -> TargetSet:
     """Validate targets TOML text; ``source`` names it in error messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise PeersimInputError(f"{source}: malformed TOML: {error}") from None
-    return targets_from_dict(data, source=source)
+    return targets_from_dict(parse_toml(text, source), source=source)
 
 
 def targets_from_dict(data: dict[str, Any], source: str = "<targets>") -> TargetSet:

@@ -34,7 +34,6 @@ Layout::
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Self
@@ -43,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from peersim.errors import PeersimInputError
 from peersim.scenario_io import format_path
+from peersim.toml_io import parse_toml, read_text_file
 
 DEFAULT_COSTS_RESOURCE = "costs_default.toml"
 """Packaged copy of ``scenarios/costs_default.toml`` (used when ``--costs`` is not given)."""
@@ -173,16 +173,7 @@ def load_costs(path: str | Path | None) -> Costs:
     if path is None:
         text = default_costs_text()
         return parse_costs(text, source=f"<embedded {DEFAULT_COSTS_RESOURCE}>")
-    path = Path(path)
-    if not path.exists():
-        raise CostsError(f"{path}: no such file")
-    if not path.is_file():
-        raise CostsError(f"{path}: not a file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CostsError(f"{path}: cannot be read ({error})") from None
-    return parse_costs(text, source=str(path))
+    return parse_costs(read_text_file(path, CostsError), source=str(path))
 
 
 def default_costs_text() -> str:
@@ -192,10 +183,7 @@ def default_costs_text() -> str:
 
 def parse_costs(text: str, source: str = "<costs>") -> Costs:
     """Validate costs TOML text; ``source`` names it in error messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise CostsError(f"{source}: malformed TOML: {error}") from None
+    data = parse_toml(text, source, CostsError)
     return Costs(file=costs_from_dict(data, source), source=source, text=text)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from peersim.planning.levers import (
 )
 from peersim.planning.targets import CONFIDENCE, DEFAULT_PROBABILITY, Target, min_replicates, parse_targets
 from peersim.scenario_io import load_scenario
+from peersim.toml_io import parse_toml, read_text_file
 
 if TYPE_CHECKING:
     from peersim.calibration.posterior import Posterior
@@ -119,8 +119,8 @@ def load_planning_site(path: str | Path) -> PlanningSite:
         For a missing, malformed or invalid file, several sites or trial mode.
     """
     scenario = load_scenario(path)  # names the file and key path on any failure
-    text = Path(path).read_text(encoding="utf-8")
-    return planning_site(scenario, tomllib.loads(text), str(path), text)
+    text = read_text_file(path)
+    return planning_site(scenario, parse_toml(text, str(path)), str(path), text)
 
 
 def resolve_posterior(path: str | Path | None) -> Posterior | None:

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -59,6 +58,7 @@ from peersim.errors import PeersimInputError
 from peersim.parameters import MECHANISM_PARAMS, SITE_PARAMS, ParamSpec
 from peersim.scenario import Scenario
 from peersim.scenario_io import format_path, scenario_from_dict
+from peersim.toml_io import parse_toml, read_text_file
 
 DEFAULT_FACTORS_RESOURCE = "factors_default.toml"
 """Name of the embedded copy of ``scenarios/factors_default.toml``."""
@@ -263,16 +263,7 @@ def load_factors(path: str | Path, scenario: Scenario) -> FactorSpace:
         If the file is missing, unreadable, malformed or invalid; the message
         names the file and the key path.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FactorsError(f"{path}: no such file")
-    if not path.is_file():
-        raise FactorsError(f"{path}: not a file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise FactorsError(f"{path}: cannot be read ({error})") from None
-    return parse_factors(text, scenario, source=str(path))
+    return parse_factors(read_text_file(path, FactorsError), scenario, source=str(path))
 
 
 def default_factors(scenario: Scenario) -> FactorSpace:
@@ -282,10 +273,7 @@ def default_factors(scenario: Scenario) -> FactorSpace:
 
 def parse_factors(text: str, scenario: Scenario, source: str = "<factors>") -> FactorSpace:
     """Parse, validate and build factors TOML text; ``source`` names it in messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise FactorsError(f"{source}: malformed TOML: {error}") from None
+    data = parse_toml(text, source, FactorsError)
     space = factors_from_dict(data, scenario, source=source)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return FactorSpace(space.factors, space.source, space.description, digest)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from peersim.cli.ensemble_options import JobsOption, SchedulerOption
 from peersim.executor import ExecutorKind
 
 if TYPE_CHECKING:
@@ -36,13 +37,7 @@ ScenarioOpt = Annotated[
     Path | None,
     typer.Option("--scenario", help="Scenario TOML the targets refer to (default: the embedded default)."),
 ]
-JobsOpt = Annotated[
-    int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: CPU cores).")
-]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (processes on this machine) or dask.")]
-SchedulerOpt = Annotated[
-    str | None, typer.Option("--scheduler", help="Dask scheduler address (with --executor dask).")
-]
 
 
 def _executor_kind(executor: str) -> ExecutorKind:
@@ -81,9 +76,9 @@ def calibrate_cmd(
         typer.Option("--quick", help="Small budget for demos and tests (40 particles, 3 generations)."),
     ] = False,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Base seed.")] = 0,
-    jobs: JobsOpt = None,
+    jobs: JobsOption = None,
     executor: ExecutorOpt = "local",
-    scheduler: SchedulerOpt = None,
+    scheduler: SchedulerOption = None,
     force: Annotated[
         bool, typer.Option("--force", help="Delete an existing --db and replace outputs in --out.")
     ] = False,
@@ -138,9 +133,9 @@ def ppc_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Directory for tables, figures and report.")
     ] = None,
-    jobs: JobsOpt = None,
+    jobs: JobsOption = None,
     executor: ExecutorOpt = "local",
-    scheduler: SchedulerOpt = None,
+    scheduler: SchedulerOption = None,
     force: Annotated[bool, typer.Option("--force", help="Replace outputs already in --out.")] = False,
 ) -> None:
     """Check a posterior against targets: posterior predictive check and identifiability."""

@@ -14,6 +14,7 @@ from peersim.cli.ensemble_options import (
     ExecutorName,
     ExecutorOption,
     JobsOption,
+    JsonOption,
     NoPosteriorOption,
     PosteriorOption,
     SchedulerOption,
@@ -48,9 +49,7 @@ def compare_cmd(
     seed: Annotated[
         int, typer.Option("--seed", "-s", min=0, help="Base seed, shared by every scenario.")
     ] = 0,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Write exactly one JSON document to stdout instead of tables.")
-    ] = False,
+    json_output: JsonOption = False,
     out: Annotated[
         Path | None,
         typer.Option(

@@ -51,6 +51,9 @@ ExecutorOption = Annotated[
         case_sensitive=False,
     ),
 ]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Write exactly one JSON document to stdout instead of tables.")
+]
 SchedulerOption = Annotated[
     str | None,
     typer.Option(

@@ -14,6 +14,7 @@ from peersim.cli.ensemble_options import (
     ExecutorName,
     ExecutorOption,
     JobsOption,
+    JsonOption,
     NoPosteriorOption,
     PosteriorOption,
     SchedulerOption,
@@ -40,9 +41,7 @@ def run_cmd(
     seed: Annotated[
         int, typer.Option("--seed", "-s", min=0, help="Base seed; replicates are spawned from it.")
     ] = 0,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Write exactly one JSON document to stdout instead of a table.")
-    ] = False,
+    json_output: JsonOption = False,
     out: Annotated[
         Path | None,
         typer.Option(

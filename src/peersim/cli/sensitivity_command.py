@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from peersim.cli.app import fail
+from peersim.cli.ensemble_options import JobsOption, JsonOption, SchedulerOption
 from peersim.cli.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -52,13 +53,9 @@ def sensitivity_cmd(
         int, typer.Option("--replicates", "-r", min=1, help="Replicates averaged at each point.")
     ] = 2,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Base seed.")] = 0,
-    jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: CPU cores).")
-    ] = None,
+    jobs: JobsOption = None,
     executor: Annotated[str, typer.Option("--executor", help="local (process pool) or dask.")] = "local",
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="Dask scheduler address (with --executor dask).")
-    ] = None,
+    scheduler: SchedulerOption = None,
     second_order: Annotated[
         bool,
         typer.Option("--second-order", help="Sobol': also estimate second-order indices (N(2D+2) points)."),
@@ -70,9 +67,7 @@ def sensitivity_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Allow replacing peersim outputs already in --out.")
     ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Write exactly one JSON document to stdout instead of tables.")
-    ] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Rank levers and mechanism strengths by their effect on outputs (Sobol', Morris or PAWN).
 

@@ -112,3 +112,25 @@ def test_a_worker_killed_mid_ensemble_changes_nothing(cluster: Any, tmp_path: Pa
     assert store.completed() == set(range(replicates))
     assert store.read("metrics").groupby("replicate").size().nunique() == 1
     assert_same_tables(store, sequential(scenario, replicates))
+
+
+def test_workers_running_another_peersim_are_refused_with_their_addresses() -> None:
+    from importlib.metadata import version
+
+    from peersim.errors import PeersimInputError
+    from peersim.executor import check_worker_versions
+
+    local = version("peersim")
+    check_worker_versions({"tcp://10.0.0.1:1": local, "tcp://10.0.0.2:1": local}, "tcp://s:8786")
+    versions: dict[str, Any] = {
+        "tcp://10.0.0.1:1": local,
+        "tcp://10.0.0.2:1": "0.0.1",
+        "tcp://10.0.0.3:1": ModuleNotFoundError("No module named 'peersim'"),
+    }
+    with pytest.raises(PeersimInputError) as caught:
+        check_worker_versions(versions, "tcp://s:8786")
+    message = str(caught.value)
+    assert "2 of 3 worker(s)" in message
+    assert "tcp://10.0.0.2:1 (0.0.1)" in message
+    assert "tcp://10.0.0.3:1 (peersim not importable)" in message
+    assert "tcp://10.0.0.1:1" not in message

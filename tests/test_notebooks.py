@@ -8,7 +8,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def test_there_are_notebooks() -> None:
@@ -23,9 +24,14 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes(path: Path, tmp_path: Path) -> None:
+    # The repository's layout, so "../scenarios" resolves as it does when run from notebooks/,
+    # but figures and outputs the notebook writes land in a temporary folder.
+    (tmp_path / "scenarios").symlink_to(ROOT / "scenarios", target_is_directory=True)
+    workdir = tmp_path / "notebooks"
+    workdir.mkdir()
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
     )
     client.execute()
     last = [cell for cell in notebook.cells if cell.cell_type == "code"][-1]

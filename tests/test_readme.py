@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from peersim.parameters import ALL_PARAMS
 from peersim.reference import END, START, scenario_reference_markdown
@@ -30,3 +33,22 @@ def test_quickstart_is_two_commands_and_ci_runs_them() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     for command in commands:
         assert command in ci
+
+
+def test_python_api_example_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    block = README.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)  # the example's paths are relative to the repository root
+    namespace: dict[str, Any] = {}
+    exec(compile(block, "README.md (Python API)", "exec"), namespace)
+    differences = namespace["differences"]
+    engagement = differences.query("site == 'overall' and metric == 'engagement_rate'").iloc[0]
+    assert engagement["n"] == 20
+    # More supervision raises engagement at archetype_low (seen: interval 0.076 to 0.195).
+    assert engagement["lo"] > 0
+
+
+def test_every_notebook_is_listed_in_the_readme() -> None:
+    section = README.split("## Notebooks", 1)[1].split("\n## ", 1)[0]
+    notebooks = sorted(path.stem for path in (ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    assert [name for name in notebooks if f"`{name}`" not in section] == []

@@ -5,6 +5,7 @@ The public API is small: build or load a :class:`Scenario`, then call
 """
 
 from peersim.api import run, run_replicates
+from peersim.compare import compare_scenarios
 from peersim.errors import PeersimInputError, ScenarioError
 from peersim.model import PeerSupportModel
 from peersim.results import METRICS, RunResult
@@ -18,6 +19,7 @@ __all__ = [
     "RunResult",
     "Scenario",
     "ScenarioError",
+    "compare_scenarios",
     "default_scenario",
     "load_scenario",
     "parse_scenario",

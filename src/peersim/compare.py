@@ -16,13 +16,18 @@ spread of single-run outcomes that ``peersim run`` reports.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from peersim.results import METRICS, OVERALL
+
+if TYPE_CHECKING:
+    from peersim.calibration.posterior import Posterior
+    from peersim.executor import Executor
+    from peersim.scenario import Scenario
 
 CONFIDENCE = 0.95
 KEYS = ["site", "metric", "replicate"]
@@ -30,68 +35,13 @@ COLUMNS = ["comparison", "site", "metric", "base", "whatif", "difference", "lo",
 INTERVAL_TEXT = "95% t-interval of the mean paired difference (what-if - base) over replicates"
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 400):
-        m2 = 2 * m
-        for numerator in (
-            m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)),
-            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularised incomplete beta function ``I_x(a, b)`` for ``0 <= x <= 1``."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """Cumulative distribution function of Student's t with ``df`` degrees of freedom."""
-    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
-
-
 def t_quantile(p: float, df: float) -> float:
-    """Quantile of Student's t (``0 < p < 1``, ``df > 0``), by bisection on :func:`t_cdf`.
-
-    Accurate to about 1e-10 (e.g. ``t_quantile(0.975, 1)`` is 12.7062,
-    ``t_quantile(0.975, 19)`` is 2.0930).
-    """
+    """Quantile of Student's t (``0 < p < 1``, ``df > 0``), e.g. ``t_quantile(0.975, 19)`` is 2.0930."""
     if not 0.0 < p < 1.0 or df <= 0:
         raise ValueError(f"need 0 < p < 1 and df > 0, got p={p}, df={df}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    low, high = 0.0, 1.0
-    while t_cdf(high, df) < p:
-        high *= 2.0
-    for _ in range(200):
-        mid = 0.5 * (low + high)
-        if t_cdf(mid, df) < p:
-            low = mid
-        else:
-            high = mid
-        if high - low < 1e-12 * max(1.0, high):
-            break
-    return 0.5 * (low + high)
+    from scipy.stats import t
+
+    return float(t.ppf(p, df))
 
 
 def paired_differences(base: pd.DataFrame, whatif: pd.DataFrame, comparison: str) -> pd.DataFrame:
@@ -136,6 +86,82 @@ def paired_differences(base: pd.DataFrame, whatif: pd.DataFrame, comparison: str
             lo = hi = np.nan
         rows.append((comparison, site, metric, float(a.mean()), float(b.mean()), mean, lo, hi, n))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def compare_scenarios(
+    base: Scenario,
+    whatifs: Mapping[str, Scenario],
+    seed: int = 0,
+    replicates: int = 20,
+    posterior: Posterior | None = None,
+    executor: Executor | None = None,
+) -> pd.DataFrame:
+    """Run a base scenario and what-ifs on common random numbers and return their paired differences.
+
+    The public form of ``peersim compare`` (without run stores): replicate ``i``
+    of every scenario uses ``replicate_seed(seed, i)`` and, with a posterior,
+    the same draw of mechanism strengths, so the differences are paired.
+
+    Parameters
+    ----------
+    base
+        The scenario the what-ifs are compared with.
+    whatifs
+        What-if scenarios by label (the ``comparison`` column); at least one.
+    seed
+        Base seed (non-negative), shared by every scenario.
+    replicates
+        Paired replicates per scenario, at least 2 (for an interval).
+    posterior
+        Draw mechanism strengths per replicate from this posterior (e.g.
+        :func:`peersim.calibration.posterior.default_posterior`, what
+        ``peersim compare`` uses); ``None`` runs the scenarios' point values.
+    executor
+        Where to run; by default a local process pool on every core, closed on return.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`paired_differences` of every what-if, stacked.
+
+    Raises
+    ------
+    ValueError
+        For no what-if, fewer than 2 replicates, or a replicate that failed.
+    """
+    from peersim.api import run
+    from peersim.calibration.posterior import PosteriorRunner
+    from peersim.ensemble import EnsembleJob, MemorySink, run_ensembles
+    from peersim.executor import LocalExecutor
+
+    if not whatifs:
+        raise ValueError("compare_scenarios: give at least one what-if scenario")
+    if replicates < 2:
+        raise ValueError(f"replicates must be at least 2 for an interval, got {replicates}")
+    labels = list(whatifs)
+    sinks = [MemorySink() for _ in range(len(labels) + 1)]
+    jobs = [
+        EnsembleJob(scenario, sink) for scenario, sink in zip([base, *whatifs.values()], sinks, strict=True)
+    ]
+    runner = PosteriorRunner(posterior) if posterior is not None else run
+    pool = executor if executor is not None else LocalExecutor()
+    try:
+        reports = run_ensembles(jobs, seed, replicates, pool, runner=runner)
+    finally:
+        if executor is None:
+            pool.close()
+    failures = [f for report in reports for f in report.failures]
+    if failures:
+        first = failures[0]
+        raise ValueError(
+            f"{len(failures)} replicate(s) failed, e.g. replicate {first.replicate}: {first.error}"
+        )
+    columns = ["site", "metric", "value", "replicate"]
+    metrics = [sink.read("metrics", columns=columns) for sink in sinks]
+    return pd.concat(
+        [paired_differences(metrics[0], metrics[k + 1], label) for k, label in enumerate(labels)],
+        ignore_index=True,
+    )
 
 
 def _clean(value: float) -> float | None:

@@ -229,6 +229,11 @@ class DaskExecutor(Executor):
                 raise PeersimInputError(
                     f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({error})"
                 ) from None
+            try:
+                check_worker_versions(self.client.run(_peersim_version, on_error="return"), scheduler)
+            except PeersimInputError:
+                self.client.close()
+                raise
         self.workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
         self._ahead = max(1, max_in_flight) * self.workers
 
@@ -271,6 +276,48 @@ class DaskExecutor(Executor):
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+
+
+def _peersim_version() -> str:
+    """Return the installed peersim version where this runs (sent to Dask workers)."""
+    from importlib.metadata import version
+
+    return version("peersim")
+
+
+def check_worker_versions(versions: dict[str, Any], scheduler: str) -> None:
+    """Refuse a cluster whose workers lack peersim or run another version than this machine.
+
+    Replicate ``i`` gives the same numbers everywhere only on the same model code,
+    and a worker without peersim fails every task it gets.
+
+    Parameters
+    ----------
+    versions
+        ``Client.run(_peersim_version, on_error="return")``: worker address to
+        version, or to the exception raised there.
+    scheduler
+        Scheduler address, for the message.
+
+    Raises
+    ------
+    PeersimInputError
+        Naming the first workers that differ, with their versions.
+    """
+    local = _peersim_version()
+    wrong = {
+        address: (str(found) if isinstance(found, str) else "peersim not importable")
+        for address, found in sorted(versions.items())
+        if found != local
+    }
+    if wrong:
+        listed = ", ".join(f"{address} ({found})" for address, found in list(wrong.items())[:3])
+        more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
+        raise PeersimInputError(
+            f"--scheduler {scheduler}: {len(wrong)} of {len(versions)} worker(s) do not run peersim "
+            f"{local} as this machine does: {listed}{more}. Install the same peersim in every worker's "
+            "environment (e.g. pip install -e . from the same commit) and restart the workers"
+        )
 
 
 @contextmanager

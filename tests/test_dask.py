@@ -114,23 +114,24 @@ def test_a_worker_killed_mid_ensemble_changes_nothing(cluster: Any, tmp_path: Pa
     assert_same_tables(store, sequential(scenario, replicates))
 
 
-def test_workers_running_another_peersim_are_refused_with_their_addresses() -> None:
-    from importlib.metadata import version
-
+def test_workers_running_other_model_code_are_refused_with_their_addresses() -> None:
     from peersim.errors import PeersimInputError
     from peersim.executor import check_worker_versions
+    from peersim.provenance import code_identity
 
-    local = version("peersim")
-    check_worker_versions({"tcp://10.0.0.1:1": local, "tcp://10.0.0.2:1": local}, "tcp://s:8786")
-    versions: dict[str, Any] = {
-        "tcp://10.0.0.1:1": local,
-        "tcp://10.0.0.2:1": "0.0.1",
+    version, source = code_identity()
+    check_worker_versions({"tcp://10.0.0.1:1": (version, source), "tcp://10.0.0.2:1": [version, source]}, "s")
+    identities: dict[str, Any] = {
+        "tcp://10.0.0.1:1": (version, source),
+        "tcp://10.0.0.2:1": ("0.0.1", source),
         "tcp://10.0.0.3:1": ModuleNotFoundError("No module named 'peersim'"),
+        "tcp://10.0.0.4:1": (version, "0123456789abcdef"),
     }
     with pytest.raises(PeersimInputError) as caught:
-        check_worker_versions(versions, "tcp://s:8786")
+        check_worker_versions(identities, "tcp://s:8786")
     message = str(caught.value)
-    assert "2 of 3 worker(s)" in message
-    assert "tcp://10.0.0.2:1 (0.0.1)" in message
+    assert "3 of 4 worker(s)" in message
+    assert "tcp://10.0.0.2:1 (peersim 0.0.1)" in message
     assert "tcp://10.0.0.3:1 (peersim not importable)" in message
+    assert "tcp://10.0.0.4:1 (model source 0123456789abcdef)" in message
     assert "tcp://10.0.0.1:1" not in message

@@ -105,6 +105,25 @@ def test_a_store_for_another_scenario_or_seed_is_refused_untouched(tiny_file: Pa
     assert json.loads((path / "manifest.json").read_text())["scenario"]["hash"] == other.scenario.hash
 
 
+def test_a_store_written_by_other_model_code_is_refused_untouched(tiny_file: Path, tmp_path: Path) -> None:
+    from peersim.provenance import model_source_digest
+
+    source = load_source(tiny_file)
+    path = tmp_path / "store"
+    store = RunStore.open_for_writing(path, source, SEED)
+    with LocalExecutor(1) as one:
+        run_ensembles([EnsembleJob(source.scenario, store)], SEED, 2, one)
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["model_source"] == model_source_digest()
+    # A development checkout edited since the store was written: same version, other source.
+    manifest["model_source"] = "0123456789abcdef"
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    before = file_hashes(path)
+    with pytest.raises(RunStoreError, match=r"other model code \(source digest 0123456789abcdef, now "):
+        RunStore.open_for_writing(path, source, SEED)
+    assert file_hashes(path) == before
+
+
 def test_a_directory_with_peersim_files_but_no_manifest_is_refused(tiny_file: Path, tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "summary.csv").write_text("a user's table")

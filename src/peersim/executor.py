@@ -230,7 +230,9 @@ class DaskExecutor(Executor):
                     f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({error})"
                 ) from None
             try:
-                check_worker_versions(self.client.run(_peersim_version, on_error="return"), scheduler)
+                from peersim.provenance import code_identity
+
+                check_worker_versions(self.client.run(code_identity, on_error="return"), scheduler)
             except PeersimInputError:
                 self.client.close()
                 raise
@@ -278,45 +280,49 @@ class DaskExecutor(Executor):
             self._cluster = None
 
 
-def _peersim_version() -> str:
-    """Return the installed peersim version where this runs (sent to Dask workers)."""
-    from importlib.metadata import version
+def check_worker_versions(identities: dict[str, Any], scheduler: str) -> None:
+    """Refuse a cluster whose workers lack peersim or run other model code than this machine.
 
-    return version("peersim")
-
-
-def check_worker_versions(versions: dict[str, Any], scheduler: str) -> None:
-    """Refuse a cluster whose workers lack peersim or run another version than this machine.
-
-    Replicate ``i`` gives the same numbers everywhere only on the same model code,
-    and a worker without peersim fails every task it gets.
+    Replicate ``i`` gives the same numbers everywhere only on the same model code
+    (same version and, for development checkouts, the same source), and a worker
+    without peersim fails every task it gets.
 
     Parameters
     ----------
-    versions
-        ``Client.run(_peersim_version, on_error="return")``: worker address to
-        version, or to the exception raised there.
+    identities
+        ``Client.run(code_identity, on_error="return")``: worker address to
+        ``(version, model source digest)``, or to the exception raised there.
     scheduler
         Scheduler address, for the message.
 
     Raises
     ------
     PeersimInputError
-        Naming the first workers that differ, with their versions.
+        Naming the first workers that differ, with what they run.
     """
-    local = _peersim_version()
+    from peersim.provenance import code_identity
+
+    local = code_identity()
+
+    def describe(found: Any) -> str:
+        if not isinstance(found, tuple | list) or len(found) != 2:
+            return "peersim not importable"
+        if found[0] != local[0]:
+            return f"peersim {found[0]}"
+        return f"model source {found[1]}"
+
     wrong = {
-        address: (str(found) if isinstance(found, str) else "peersim not importable")
-        for address, found in sorted(versions.items())
-        if found != local
+        address: describe(found)
+        for address, found in sorted(identities.items())
+        if not isinstance(found, tuple | list) or tuple(found) != local
     }
     if wrong:
         listed = ", ".join(f"{address} ({found})" for address, found in list(wrong.items())[:3])
         more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
         raise PeersimInputError(
-            f"--scheduler {scheduler}: {len(wrong)} of {len(versions)} worker(s) do not run peersim "
-            f"{local} as this machine does: {listed}{more}. Install the same peersim in every worker's "
-            "environment (e.g. pip install -e . from the same commit) and restart the workers"
+            f"--scheduler {scheduler}: {len(wrong)} of {len(identities)} worker(s) do not run the model "
+            f"code this machine runs (peersim {local[0]}, model source {local[1]}): {listed}{more}. "
+            "Install the same peersim commit in every worker's environment and restart the workers"
         )
 
 

@@ -37,6 +37,7 @@ import pandas as pd
 from peersim.ensemble import TABLES, BatchOutput
 from peersim.errors import PeersimInputError
 from peersim.overrides import ScenarioSource
+from peersim.provenance import model_source_digest
 
 MANIFEST = "manifest.json"
 FAILURES = "failures"
@@ -400,6 +401,7 @@ def _new_manifest(
             "validated": scenario.to_toml_dict(),
         },
         "versions": package_versions(),
+        "model_source": model_source_digest(),
     }
 
 
@@ -446,6 +448,12 @@ def _mismatch(have: dict[str, Any], want: dict[str, Any], path: Path) -> str | N
         return (
             f"--out {path}: this run store was written by peersim {old_version}; "
             f"mixing in runs of peersim {new_version} could mix two versions of the model"
+        )
+    old_source, new_source = have.get("model_source"), want["model_source"]
+    if old_source is not None and old_source != new_source:
+        return (
+            f"--out {path}: this run store was written by other model code (source digest {old_source}, "
+            f"now {new_source}); mixing in new runs would mix two versions of the model"
         )
     missing = [t for t in want["tables"] if t not in have["tables"]]
     if missing:

@@ -36,7 +36,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import resources
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ from peersim.calibration.targets import BoundTargets, TargetSet, bind_targets
 from peersim.errors import PeersimInputError
 from peersim.executor import ExecutorKind
 from peersim.parameters import MECHANISM_PARAMS
+from peersim.provenance import model_source_digest
 from peersim.scenario import Scenario
 
 FINGERPRINT_KEY = "peersim_fingerprint"
@@ -171,17 +171,6 @@ class CalibrationProblem:
         return CalibrationModel(
             self.scenario, self.targets, tuple(self.priors.names), settings.seed, settings.replicates
         )
-
-
-def model_source_digest() -> str:
-    """Digest of the model package's source: changes whenever the model's code does."""
-    digest = hashlib.sha256()
-    folder = resources.files("peersim.model")
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".py"):
-            digest.update(entry.name.encode())
-            digest.update(entry.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def _digest(value: Any) -> str:

@@ -17,12 +17,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from peersim.results import METRICS, OVERALL
+
+
+class MetricsSource(Protocol):
+    """Anything that reads back an ensemble's tables (a ``MemorySink`` or a ``RunStore``)."""
+
+    def read(
+        self, table: str, columns: Sequence[str] | None = None, replicates: int | None = None
+    ) -> pd.DataFrame:
+        """Return ``table`` for the replicates held."""
+        ...
+
 
 if TYPE_CHECKING:
     from peersim.calibration.posterior import Posterior
@@ -156,10 +167,28 @@ def compare_scenarios(
         raise ValueError(
             f"{len(failures)} replicate(s) failed, e.g. replicate {first.replicate}: {first.error}"
         )
+    return stacked_differences(sinks, ["base", *labels], replicates)
+
+
+def stacked_differences(
+    sinks: Sequence[MetricsSource], labels: Sequence[str], replicates: int | None = None
+) -> pd.DataFrame:
+    """Paired differences of every sink after the first against the first, stacked.
+
+    Parameters
+    ----------
+    sinks
+        Where each scenario's ``metrics`` table is held (in memory or a run
+        store); the first is the base.
+    labels
+        One label per sink; those after the first fill the ``comparison`` column.
+    replicates
+        Use only replicates ``0 .. replicates - 1`` (default: all held).
+    """
     columns = ["site", "metric", "value", "replicate"]
-    metrics = [sink.read("metrics", columns=columns) for sink in sinks]
+    metrics = [sink.read("metrics", columns=columns, replicates=replicates) for sink in sinks]
     return pd.concat(
-        [paired_differences(metrics[0], metrics[k + 1], label) for k, label in enumerate(labels)],
+        [paired_differences(metrics[0], metrics[k], labels[k]) for k in range(1, len(sinks))],
         ignore_index=True,
     )
 

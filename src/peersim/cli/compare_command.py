@@ -75,7 +75,7 @@ def compare_cmd(
     numbers), so differences are paired; comparing a scenario with itself gives
     exactly zero. --set builds one more what-if: the base with those keys changed.
     """
-    from peersim.compare import compare_json, format_comparison, paired_differences
+    from peersim.compare import compare_json, format_comparison, stacked_differences
     from peersim.ensemble import EnsembleJob, MemorySink
 
     base_source = load_source(base)
@@ -119,14 +119,7 @@ def compare_cmd(
             if report.failures:
                 typer.echo(f"[{label}] " + describe_failures(report.failures, replicates, None), err=True)
         raise typer.Exit(EXIT_RUNS_FAILED)
-    columns = ["site", "metric", "value", "replicate"]
-    metrics = [sink.read("metrics", columns=columns, replicates=replicates) for sink in sinks]
-    import pandas as pd
-
-    differences = pd.concat(
-        [paired_differences(metrics[0], metrics[k], labels[k]) for k in range(1, len(sources))],
-        ignore_index=True,
-    )
+    differences = stacked_differences(sinks, labels, replicates)
     document = compare_json(
         differences,
         _describe(base_source, labels[0]),

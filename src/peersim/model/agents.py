@@ -106,6 +106,7 @@ class Supervisor(mesa.Agent):
             c.SUPERVISION_SESSION_HOURS + 2.0 * travel_hours * c.SUPERVISION_IN_PERSON_SHARE
         )
         self._cohesion_target_scale = mech.rel_supervision / (1.0 + travel_hours)
+        self._sessions_per_week = self.hours_for_supervision / self.hours_per_session
         self.post_list: list[int] = np.flatnonzero(model.posts.site == site_index).tolist()
         """Peer worker posts this supervisor supervises."""
         self.bank = 0.0
@@ -115,17 +116,18 @@ class Supervisor(mesa.Agent):
 
     def step(self) -> None:
         """Deliver this week's supervision sessions and update team cohesion."""
-        posts = self.model.posts
         present = self.model.week_present
         waited = self.model.week_since_supervision
         team = [post for post in self.post_list if present[post]]
-        self.bank = min(self.bank + self.hours_for_supervision / self.hours_per_session, len(team) + 1.0)
+        self.bank = min(self.bank + self._sessions_per_week, len(team) + 1.0)
         n = min(int(self.bank), len(team))
         self.sessions_this_week = n
         if n:
             if n < len(team):
                 team.sort(key=lambda post: -waited[post])
-            posts.supervised[team[:n]] = True
+            supervised = self.model.week_supervised
+            for post in team[:n]:
+                supervised[post] = True
             self.bank -= n
             self.sessions_delivered += n
         coverage = n / len(team) if team else 0.0

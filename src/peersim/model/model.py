@@ -178,13 +178,21 @@ class PeerSupportModel(mesa.Model):
         self._invite_logit = logit(c.P_INVITE_REF)
         self._attend_logit = logit(mech.p_attend_base)
         self._good_contact_logit = logit(c.P_GOOD_CONTACT_REF)
+        boundary = mech.rel_host_boundary * self.not_for_profit
+        self._boundary_access = c.BOUNDARY_ACCESS_LOGIT * boundary
+        self._boundary_authority = c.BOUNDARY_AUTHORITY_LOGIT * boundary
+        self._boundary_contact = -c.BOUNDARY_CONTACT_LOGIT * boundary
+        """Log-odds of ward access, invitation and a good contact lost across a host boundary, per site."""
         self._post_site_onehot = (self.posts.site[:, None] == np.arange(len(sites))).astype(float)
         self.week_demand = np.zeros(len(self.posts))
+        self._per_post = np.empty((6, len(self.posts)))
         self.week_contacts = np.zeros(len(self.posts), dtype=np.int64)
         self.week_present: list[bool] = []
         """Which posts' peer workers are at work this week (read by supervisors)."""
         self.week_since_supervision: list[int] = []
         """Weeks since each post was last supervised, as the week began."""
+        self.week_supervised: list[bool] = []
+        """Which posts' peer workers supervisors saw this week (written by supervisors)."""
         self.engaged_week = np.full(len(self.patients), -1, dtype=np.int64)
         """Week each participant reached the engagement threshold, or -1."""
         self._records = np.full((self.delivery_weeks, len(sites), len(TIMESERIES_METRICS)), np.nan)
@@ -207,7 +215,7 @@ class PeerSupportModel(mesa.Model):
     def release_caseload(self, post: int) -> None:
         """Return a leaver's participants to the waiting list, weakening relationships."""
         p = self.patients
-        rows = np.flatnonzero((p.peer_worker == post) & ~p.support_over)
+        rows = ((p.peer_worker == post) & ~p.support_over).nonzero()[0]
         p.peer_worker[rows] = -1
         p.relationship[rows] *= c.RELATIONSHIP_KEPT_ON_HANDOVER
 
@@ -215,31 +223,31 @@ class PeerSupportModel(mesa.Model):
         posts = self.posts
         mech = self.spec.mechanisms
         fidelity = posts.fidelity
-        fidelity_index = fidelity.mean(axis=1)
+        fidelity_index = fidelity.sum(axis=1) / fidelity.shape[1]  # = mean, without its overhead
+        above_reference = fidelity_index - c.FIDELITY_REFERENCE
         relational = 0.5 * (fidelity[:, 0] + fidelity[:, 1])
         strain = posts.strain.copy()
         acceptance = self.ward.site_acceptance()
         shift = mech.rel_acceptance_access * (acceptance - 0.5)
-        boundary = mech.rel_host_boundary * self.not_for_profit
+        in_post = posts.in_post
         return WeekState(
             acceptance=acceptance,
-            in_post=posts.in_post,
-            present=posts.present,
+            in_post=in_post,
+            present=in_post & ~posts.absent,
             relational_fidelity=relational,
             fidelity_index=fidelity_index,
             strain=strain,
             minutes_available=posts.minutes_available,
             post_session_minutes=self._post_session_minutes,
             p_referral=_sigmoid(self._referral_logit + shift),
-            p_access=_sigmoid(self._access_logit + shift - c.BOUNDARY_ACCESS_LOGIT * boundary),
-            p_invite=_sigmoid(self._invite_logit + shift - c.BOUNDARY_AUTHORITY_LOGIT * boundary),
+            p_access=_sigmoid(self._access_logit + shift - self._boundary_access),
+            p_invite=_sigmoid(self._invite_logit + shift - self._boundary_authority),
             first_contact_gain=c.FIRST_CONTACT_GAIN * relational * (1.0 - 0.5 * strain),
-            attend_logit=self._attend_logit
-            + mech.rel_fidelity_engagement * (fidelity_index - c.FIDELITY_REFERENCE),
+            attend_logit=self._attend_logit + mech.rel_fidelity_engagement * above_reference,
             good_contact_logit=self._good_contact_logit
-            + c.GOOD_CONTACT_FIDELITY_LOGIT * (fidelity_index - c.FIDELITY_REFERENCE)
+            + c.GOOD_CONTACT_FIDELITY_LOGIT * above_reference
             - c.GOOD_CONTACT_STRAIN_LOGIT * strain,
-            good_contact_site_logit=-c.BOUNDARY_CONTACT_LOGIT * boundary,
+            good_contact_site_logit=self._boundary_contact,
         )
 
     # -- the week -------------------------------------------------------------------------
@@ -269,7 +277,9 @@ class PeerSupportModel(mesa.Model):
 
         self.week_present = state.present.tolist()
         self.week_since_supervision = self.posts.weeks_since_supervision.tolist()
+        self.week_supervised = [False] * len(self.posts)
         self.agents_by_type[Supervisor].do("step")
+        self.posts.supervised = np.array(self.week_supervised, dtype=bool)
         cohesion = np.array([s.cohesion for s in self.supervisors_by_site])
         staff.end_week(self, week, cohesion)
         staff.ward_week(self)
@@ -286,16 +296,13 @@ class PeerSupportModel(mesa.Model):
 
     def _record(self, week: int, state: WeekState) -> None:
         """Store this week's per-site row: staff state as the week began, flows as it ended."""
-        per_post = np.stack(
-            (
-                state.in_post,
-                state.strain * state.in_post,
-                state.fidelity_index * state.in_post,
-                self.caseloads(),
-                ~state.in_post,
-                self.week_contacts,
-            )
-        )
+        per_post = self._per_post
+        per_post[0] = state.in_post
+        per_post[1] = state.strain * state.in_post
+        per_post[2] = state.fidelity_index * state.in_post
+        per_post[3] = self.caseloads()
+        per_post[4] = ~state.in_post
+        per_post[5] = self.week_contacts
         sums = per_post @ self._post_site_onehot
         held = sums[0]
         mean = np.divide(sums[1:3], held, out=np.full((2, len(held)), np.nan), where=held > 0)

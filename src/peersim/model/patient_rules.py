@@ -43,7 +43,7 @@ def refer(model: PeerSupportModel, week: int, state: WeekState) -> None:
     handed over then (see :func:`discharge`).
     """
     p = model.patients
-    idx = np.flatnonzero(p.offered & ~p.referred & inpatients(model, week))
+    idx = (p.offered & ~p.referred & inpatients(model, week)).nonzero()[0]
     if idx.size:
         referred = p.u_referral[idx, week - p.admit_week[idx]] < state.p_referral[p.site[idx]]
         p.referred[idx[referred]] = True
@@ -57,7 +57,7 @@ def allocate(model: PeerSupportModel, week: int) -> None:
     """
     p = model.patients
     support_end = p.discharge_week + model.spec.protocol.support_weeks
-    waiting = np.flatnonzero(p.referred & (p.peer_worker < 0) & ~p.support_over & (week < support_end))
+    waiting = (p.referred & (p.peer_worker < 0) & ~p.support_over & (week < support_end)).nonzero()[0]
     if not waiting.size:
         return
     caseload = model.caseloads().tolist()
@@ -105,7 +105,7 @@ def ward_visits(model: PeerSupportModel, week: int, state: WeekState) -> None:
     whose acceptance moves up after a good contact and down after a poor one.
     """
     p = model.patients
-    idx = np.flatnonzero(inpatients(model, week) & (p.peer_worker >= 0))
+    idx = (inpatients(model, week) & (p.peer_worker >= 0)).nonzero()[0]
     if not idx.size:
         return
     idx = idx[state.present[p.peer_worker[idx]]]
@@ -142,7 +142,7 @@ def discharge(model: PeerSupportModel, week: int, state: WeekState) -> None:
     a host boundary (authority); an invitation strengthens the relationship.
     """
     p = model.patients
-    idx = np.flatnonzero((p.discharge_week == week) & ~p.support_over)
+    idx = ((p.discharge_week == week) & ~p.support_over).nonzero()[0]
     if not idx.size:
         return
     late = idx[~p.referred[idx]]
@@ -176,7 +176,7 @@ def community_sessions(model: PeerSupportModel, week: int, state: WeekState) -> 
     """
     p = model.patients
     protocol = model.spec.protocol
-    open_ = np.flatnonzero(~p.support_over & (p.discharge_week < week))
+    open_ = (~p.support_over & (p.discharge_week < week)).nonzero()[0]
     if not open_.size:
         return
     k = week - p.discharge_week[open_]
@@ -233,7 +233,7 @@ def readmissions(model: PeerSupportModel, week: int) -> None:
     p = model.patients
     follow_up = model.spec.horizon.follow_up_weeks
     k = week - p.discharge_week
-    live = np.flatnonzero((k >= 1) & (k <= follow_up) & ~p.hazard_settled)
+    live = ((k >= 1) & (k <= follow_up) & ~p.hazard_settled).nonzero()[0]
     if live.size:
         kl = k[live]
         p.cumulative_hazard[live] += model.baseline_hazard[kl] * _hazard_multiplier(model, live)
@@ -242,7 +242,7 @@ def readmissions(model: PeerSupportModel, week: int) -> None:
         p.readmit_week[now] = k[now]
         p.support_over[now] = True
         p.hazard_settled[now] = True
-    done = np.flatnonzero(p.support_over & ~p.hazard_settled & (k >= 0))
+    done = (p.support_over & ~p.hazard_settled & (k >= 0)).nonzero()[0]
     if done.size:
         _settle(model, done, np.minimum(k[done], follow_up))
 

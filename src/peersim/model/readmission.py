@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -28,6 +28,7 @@ def risk_at_one_year(scale: float, heterogeneity: float) -> float:
     return float(np.sum(weights * -np.expm1(-scale * np.exp(heterogeneity * nodes))))
 
 
+@lru_cache(maxsize=1024)  # a pure function of two floats; ensembles repeat them
 def one_year_scale(p_readmit: float, heterogeneity: float) -> float:
     """Solve for the one-year cumulative hazard giving average risk ``p_readmit``.
 

@@ -51,6 +51,8 @@ class PostTable:
     contacts_total: np.ndarray = field(init=False)
     fidelity_contact_sums: np.ndarray = field(init=False)
     """Sum over delivered contacts of the fidelity at the time, shape (posts, 4)."""
+    strain_hit: np.ndarray = field(init=False)
+    """Weekly fidelity lost per unit of strain, per domain (``constants.FIDELITY_STRAIN_HIT``)."""
 
     def __post_init__(self) -> None:
         n = len(self.site)
@@ -64,6 +66,7 @@ class PostTable:
         self.vacancy_weeks = np.zeros(n, dtype=np.int64)
         self.contacts_total = np.zeros(n, dtype=np.int64)
         self.fidelity_contact_sums = np.zeros((n, len(c.FIDELITY_DOMAINS)))
+        self.strain_hit = np.array(c.FIDELITY_STRAIN_HIT)
 
     def __len__(self) -> int:
         return len(self.site)
@@ -81,7 +84,7 @@ class PostTable:
     @property
     def fidelity_index(self) -> np.ndarray:
         """Mean of the four domains per post, 0-1."""
-        return self.fidelity.mean(axis=1)
+        return self.fidelity.sum(axis=1) / self.fidelity.shape[1]  # = mean, without its overhead
 
     @property
     def relational_fidelity(self) -> np.ndarray:
@@ -116,7 +119,6 @@ def begin_week(model: PeerSupportModel, week: int) -> None:
     posts = model.posts
     slope = model.spec.mechanisms.rel_strain * c.ABSENCE_PER_STRAIN
     posts.absent = posts.in_post & (posts.u_absence[:, week - 1] < slope * posts.strain)
-    posts.supervised[:] = False
 
 
 def end_week(model: PeerSupportModel, week: int, cohesion: np.ndarray) -> None:
@@ -138,14 +140,15 @@ def end_week(model: PeerSupportModel, week: int, cohesion: np.ndarray) -> None:
     """
     posts = model.posts
     mech = model.spec.mechanisms
-    vacant = ~posts.in_post
-    if vacant.any():
+    held = posts.in_post  # held all week: in post as it began and still in post now
+    if not held.all():
+        vacant = ~held
         posts.vacancy_weeks_left[vacant] -= 1.0
         posts.vacancy_weeks[vacant] += 1
         refilled = vacant & posts.in_post
         if refilled.any():
             _hire(posts, refilled)
-    held = posts.in_post & ~vacant
+        held = held & posts.in_post
     contacts = model.week_contacts
     posts.contacts_total += contacts
     posts.fidelity_contact_sums += contacts[:, None] * posts.fidelity
@@ -155,19 +158,19 @@ def end_week(model: PeerSupportModel, week: int, cohesion: np.ndarray) -> None:
     target = c.STRAIN_LOAD_WEIGHT * load + c.STRAIN_ISOLATION_WEIGHT * (1.0 - team)
     strain = posts.strain + c.STRAIN_ADJUST_RATE * (target - posts.strain)
     strain -= posts.supervised * (c.SUPERVISION_STRAIN_RELIEF * mech.rel_supervision)
-    posts.strain = np.where(held, np.clip(strain, 0.0, 1.0), posts.strain)
+    posts.strain = np.where(held, np.minimum(np.maximum(strain, 0.0), 1.0), posts.strain)
 
     drift = c.FIDELITY_DRIFT_PER_WEEK * (1.0 - 0.5 * team)
     pull = posts.supervised * (c.SUPERVISION_PULL * mech.rel_supervision)
     fidelity = posts.fidelity
     fidelity += (drift * (c.FIDELITY_FLOOR - fidelity.T) + pull * (1.0 - fidelity.T)).T
-    fidelity -= np.multiply.outer(posts.strain, c.FIDELITY_STRAIN_HIT)
+    fidelity -= posts.strain[:, None] * posts.strain_hit
     fidelity[:, 3] -= posts.travel_hit
-    np.clip(fidelity, c.FIDELITY_FLOOR, 1.0, out=fidelity)
+    np.minimum(np.maximum(fidelity, c.FIDELITY_FLOOR, out=fidelity), 1.0, out=fidelity)
     posts.weeks_since_supervision = np.where(posts.supervised, 0, posts.weeks_since_supervision + 1)
 
     p_leave = c.TURNOVER_BASE_PER_WEEK + mech.rel_strain * c.TURNOVER_PER_STRAIN * posts.strain
-    leavers = np.flatnonzero(held & (posts.u_leave[:, week - 1] < p_leave))
+    leavers = (held & (posts.u_leave[:, week - 1] < p_leave)).nonzero()[0]
     for post in leavers.tolist():
         _leave(model, post)
 
@@ -271,4 +274,4 @@ def ward_week(model: PeerSupportModel) -> None:
     ward = model.ward
     a = ward.acceptance
     a += ward.joint_work_rate * (1.0 - a) + c.ACCEPTANCE_REGRESSION * (ward.anchor - a)
-    np.clip(a, 0.0, 1.0, out=a)
+    np.minimum(np.maximum(a, 0.0, out=a), 1.0, out=a)

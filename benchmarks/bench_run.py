@@ -67,9 +67,16 @@ def main() -> None:
     run(scenario, 0)  # warm-up: imports, caches
     bare_mesa_loop()
 
-    run_times = timed(lambda: run(scenario, next(seeds)), args.repeats)
-    model_times = timed(lambda: PeerSupportModel(scenario, rng=next(seeds)).run_model(), args.repeats)
-    bare_times = timed(bare_mesa_loop, max(5, args.repeats // 3))
+    # Interleaved, so that all three see the same machine: on a shared VM the speed of
+    # identical work drifts by tens of per cent over a minute, and the ratio stays meaningful.
+    run_times: list[float] = []
+    model_times: list[float] = []
+    bare_times: list[float] = []
+    for index in range(args.repeats):
+        run_times += timed(lambda: run(scenario, next(seeds)), 1)
+        model_times += timed(lambda: PeerSupportModel(scenario, rng=next(seeds)).run_model(), 1)
+        if index % 3 == 0:
+            bare_times += timed(bare_mesa_loop, 1)
 
     run_median = statistics.median(run_times)
     model_median = statistics.median(model_times)

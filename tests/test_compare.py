@@ -229,3 +229,14 @@ def test_compare_scenarios_refuses_nothing_to_compare(tiny_scenario: Scenario) -
         compare_scenarios(tiny_scenario, {})
     with pytest.raises(ValueError, match="at least 2"):
         compare_scenarios(tiny_scenario, {"same": tiny_scenario}, replicates=1)
+
+
+def test_compare_scenarios_warns_when_sites_differ(tiny_scenario: Scenario) -> None:
+    from peersim import compare_scenarios
+
+    data = tiny_scenario.to_toml_dict()
+    data["sites"] = data["sites"][::-1]
+    swapped = scenario_from_dict(data, source="<tiny, sites swapped>")
+    with LocalExecutor(1) as pool, pytest.warns(UserWarning, match="shared by site position"):
+        differences = compare_scenarios(tiny_scenario, {"swapped": swapped}, replicates=2, executor=pool)
+    assert set(differences["site"]) == {"north", "south", "overall"}

@@ -16,6 +16,7 @@ spread of single-run outcomes that ``peersim run`` reports.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -139,6 +140,11 @@ def compare_scenarios(
     ------
     ValueError
         For no what-if, fewer than 2 replicates, or a replicate that failed.
+
+    Warns
+    -----
+    UserWarning
+        When a what-if's sites differ from the base's in name or order.
     """
     from peersim.api import run
     from peersim.calibration.posterior import PosteriorRunner
@@ -150,6 +156,15 @@ def compare_scenarios(
     if replicates < 2:
         raise ValueError(f"replicates must be at least 2 for an interval, got {replicates}")
     labels = list(whatifs)
+    base_sites = [site.name for site in base.sites]
+    for label, whatif in whatifs.items():
+        sites = [site.name for site in whatif.sites]
+        if sites != base_sites:
+            warnings.warn(
+                f"what-if {label!r} lists sites {sites}, the base {base_sites}: random numbers are shared "
+                "by site position, and differences are reported for sites present in both",
+                stacklevel=2,
+            )
     sinks = [MemorySink() for _ in range(len(labels) + 1)]
     jobs = [
         EnsembleJob(scenario, sink) for scenario, sink in zip([base, *whatifs.values()], sinks, strict=True)

@@ -116,11 +116,11 @@ def test_a_worker_killed_mid_ensemble_changes_nothing(cluster: Any, tmp_path: Pa
 
 def test_workers_running_other_model_code_are_refused_with_their_addresses() -> None:
     from peersim.errors import PeersimInputError
-    from peersim.executor import check_worker_versions
+    from peersim.executor import check_worker_code
     from peersim.provenance import code_identity
 
     version, source = code_identity()
-    check_worker_versions({"tcp://10.0.0.1:1": (version, source), "tcp://10.0.0.2:1": [version, source]}, "s")
+    check_worker_code({"tcp://10.0.0.1:1": (version, source), "tcp://10.0.0.2:1": [version, source]}, "s")
     identities: dict[str, Any] = {
         "tcp://10.0.0.1:1": (version, source),
         "tcp://10.0.0.2:1": ("0.0.1", source),
@@ -128,7 +128,7 @@ def test_workers_running_other_model_code_are_refused_with_their_addresses() -> 
         "tcp://10.0.0.4:1": (version, "0123456789abcdef"),
     }
     with pytest.raises(PeersimInputError) as caught:
-        check_worker_versions(identities, "tcp://s:8786")
+        check_worker_code(identities, "tcp://s:8786")
     message = str(caught.value)
     assert "3 of 4 worker(s)" in message
     assert "tcp://10.0.0.2:1 (peersim 0.0.1)" in message

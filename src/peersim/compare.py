@@ -100,6 +100,22 @@ def paired_differences(base: pd.DataFrame, whatif: pd.DataFrame, comparison: str
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def site_mismatch(base: Scenario, whatif: Scenario, label: str) -> str | None:
+    """Say so when a what-if's sites differ from the base's in name or order (else ``None``).
+
+    Random numbers are shared by site position, and differences are reported for
+    sites present in both.
+    """
+    a = [site.name for site in base.sites]
+    b = [site.name for site in whatif.sites]
+    if a == b:
+        return None
+    return (
+        f"{label} lists sites {b}, the base {a}; random numbers are shared by site position "
+        "and differences are reported for sites present in both"
+    )
+
+
 def compare_scenarios(
     base: Scenario,
     whatifs: Mapping[str, Scenario],
@@ -156,15 +172,10 @@ def compare_scenarios(
     if replicates < 2:
         raise ValueError(f"replicates must be at least 2 for an interval, got {replicates}")
     labels = list(whatifs)
-    base_sites = [site.name for site in base.sites]
     for label, whatif in whatifs.items():
-        sites = [site.name for site in whatif.sites]
-        if sites != base_sites:
-            warnings.warn(
-                f"what-if {label!r} lists sites {sites}, the base {base_sites}: random numbers are shared "
-                "by site position, and differences are reported for sites present in both",
-                stacklevel=2,
-            )
+        mismatch = site_mismatch(base, whatif, label)
+        if mismatch is not None:
+            warnings.warn(mismatch, stacklevel=2)
     sinks = [MemorySink() for _ in range(len(labels) + 1)]
     jobs = [
         EnsembleJob(scenario, sink) for scenario, sink in zip([base, *whatifs.values()], sinks, strict=True)

@@ -232,7 +232,7 @@ class DaskExecutor(Executor):
             try:
                 from peersim.provenance import code_identity
 
-                check_worker_versions(self.client.run(code_identity, on_error="return"), scheduler)
+                check_worker_code(self.client.run(code_identity, on_error="return"), scheduler)
             except PeersimInputError:
                 self.client.close()
                 raise
@@ -280,7 +280,7 @@ class DaskExecutor(Executor):
             self._cluster = None
 
 
-def check_worker_versions(identities: dict[str, Any], scheduler: str) -> None:
+def check_worker_code(identities: dict[str, Any], scheduler: str) -> None:
     """Refuse a cluster whose workers lack peersim or run other model code than this machine.
 
     Replicate ``i`` gives the same numbers everywhere only on the same model code

@@ -75,7 +75,7 @@ def compare_cmd(
     numbers), so differences are paired; comparing a scenario with itself gives
     exactly zero. --set builds one more what-if: the base with those keys changed.
     """
-    from peersim.compare import compare_json, format_comparison, stacked_differences
+    from peersim.compare import compare_json, format_comparison, site_mismatch, stacked_differences
     from peersim.ensemble import EnsembleJob, MemorySink
 
     base_source = load_source(base)
@@ -86,7 +86,9 @@ def compare_cmd(
         raise PeersimInputError("compare: give at least one WHATIF file or a --set KEY=VALUE")
     labels = _labels([base_source, *others])
     for source, label in zip(others, labels[1:], strict=True):
-        _warn_if_sites_differ(base_source, source, label)
+        mismatch = site_mismatch(base_source.scenario, source.scenario, label)
+        if mismatch is not None:
+            typer.echo(f"peersim: warning: {mismatch}", err=True)
 
     sources = [base_source, *others]
     choice = choose_posterior(posterior, no_posterior, [source.scenario for source in sources])
@@ -180,18 +182,6 @@ def _describe(source: ScenarioSource, label: str) -> dict[str, Any]:
         "hash": source.scenario.hash,
         "overrides": list(source.overrides),
     }
-
-
-def _warn_if_sites_differ(base: ScenarioSource, whatif: ScenarioSource, label: str) -> None:
-    """Random numbers are shared by site position: say so when names or order differ."""
-    a = [s.name for s in base.scenario.sites]
-    b = [s.name for s in whatif.scenario.sites]
-    if a != b:
-        typer.echo(
-            f"peersim: warning: {label} lists sites {b}, the base {a}; random numbers are shared by "
-            "site position and differences are reported for sites present in both",
-            err=True,
-        )
 
 
 def _write_outputs(out: Path, differences: Any, document: dict[str, Any], base: ScenarioSource) -> None:

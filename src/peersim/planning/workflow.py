@@ -123,19 +123,6 @@ def load_planning_site(path: str | Path) -> PlanningSite:
     return planning_site(scenario, parse_toml(text, str(path)), str(path), text)
 
 
-def resolve_posterior(path: str | Path | None) -> Posterior | None:
-    """Return the posterior to draw mechanism strengths from: the file, or ``None`` (point values).
-
-    Without ``--posterior`` a plan uses the scenario's point values; the
-    calibration module's packaged default posterior is not assumed.
-    """
-    if path is None:
-        return None
-    from peersim.calibration.posterior import load_posterior
-
-    return load_posterior(path)
-
-
 def prepare(
     site_path: str | Path,
     costs_path: str | Path | None,
@@ -170,6 +157,8 @@ def prepare(
         raise PeersimInputError(
             f"screening replicates {screen}: must be between 2 and --replicates {replicates}"
         )
+    from peersim.calibration.posterior import load_posterior
+
     site = load_planning_site(site_path)
     costs = load_costs(costs_path)
     space = lever_space(costs, site)
@@ -179,7 +168,8 @@ def prepare(
         space=space,
         targets=parsed,
         budget=check_budget(budget),
-        posterior=resolve_posterior(posterior_path),
+        # Without --posterior a plan runs the scenario's point values, not the shipped posterior.
+        posterior=load_posterior(posterior_path) if posterior_path is not None else None,
         replicates=replicates,
         screen_replicates=screen,
         seed=seed,

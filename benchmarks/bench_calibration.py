@@ -27,7 +27,6 @@ from pathlib import Path
 
 from peersim import default_scenario, run
 from peersim.calibration.smc import FULL, QUICK, CalibrationProblem, CalibrationSettings
-from peersim.calibration.targets import default_targets
 from peersim.calibration.workflow import calibrate
 
 TARGETS = {"quick": 120.0, "full": 1800.0}
@@ -50,7 +49,7 @@ def baseline(repeats: int) -> float:
 
 
 def timed(name: str, settings: CalibrationSettings, per_run: float, keep: Path | None = None) -> None:
-    problem = CalibrationProblem.build(default_targets(), default_scenario())
+    problem = CalibrationProblem.load()  # the packaged default targets and scenario
     with tempfile.TemporaryDirectory() as folder:
         out = keep if keep is not None else Path(folder) / name
         print(f"{name}: start, {load()}", flush=True)

@@ -37,11 +37,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from peersim import default_scenario
-from peersim.ensemble import EnsembleJob, run_ensembles
+from peersim.core.overrides import ScenarioSource
+from peersim.core.scenario_files import default_scenario_text
+from peersim.ensemble.batches import EnsembleJob, run_ensembles
+from peersim.ensemble.runstore import RunStore
 from peersim.executor import DaskExecutor, Executor, LocalExecutor
-from peersim.overrides import ScenarioSource
-from peersim.runstore import RunStore
-from peersim.scenario_io import default_scenario_text
 
 SPEED_UP_TARGET = 1.7
 DASK_TOLERANCE = 0.20

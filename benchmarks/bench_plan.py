@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 from peersim import run
-from peersim.scenario_io import load_scenario
-from peersim.streams import replicate_seed
+from peersim.core.scenario_files import load_scenario
+from peersim.core.streams import replicate_seed
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "scenarios" / "new_site_example.toml"

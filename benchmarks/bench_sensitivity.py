@@ -30,7 +30,7 @@ from peersim import default_scenario, run
 from peersim.executor import make_executor
 from peersim.sensitivity import PeersimTarget, default_factors, run_sensitivity
 from peersim.sensitivity.design import points_for
-from peersim.sensitivity.runner import CENTRE_REPLICATES
+from peersim.sensitivity.workflow import CENTRE_REPLICATES
 
 TARGET_SECONDS = 15 * 60
 OUTPUTS = ("engagement_rate", "fidelity_index", "readmission_rate_intervention")
@@ -149,7 +149,7 @@ def main() -> None:
         print(f"warning: {message}")
     if args.out is not None:
         from peersim.sensitivity.figures import sensitivity_figure
-        from peersim.sensitivity.output import OutputDirectory, write_sensitivity_outputs
+        from peersim.sensitivity.report import OutputDirectory, write_sensitivity_outputs
 
         directory = OutputDirectory(args.out, force=True)
         write_sensitivity_outputs(directory, result)

@@ -40,7 +40,7 @@ QUICKSTART = [
         "## Replicates with 95% intervals\n\nReplicate *i* uses child *i* of `SeedSequence(seed).spawn`."
     ),
     new_code_cell(
-        "from peersim.summary import stack_metrics, summarise\n\n"
+        "from peersim.ensemble.summary import stack_metrics, summarise\n\n"
         "runs = list(peersim.run_replicates(scenario, seed=0, replicates=8))\n"
         "summary = summarise(stack_metrics(runs))\n"
         "summary.query(\"site == 'overall'\").set_index('metric')[['mean', 'lo', 'hi']].round(3)"
@@ -57,7 +57,7 @@ QUICKSTART = [
     new_code_cell(
         "import pandas as pd\n"
         "from IPython.display import Image\n\n"
-        "from peersim.plots import summary_figure\n\n"
+        "from peersim.ensemble.figures import summary_figure\n\n"
         "timeseries = pd.concat([r.timeseries for r in runs])\n"
         "sites = [s.name for s in scenario.sites]\n"
         "figure = summary_figure(summary, timeseries, sites, 'ENRICH-like trial, 8 replicates')\n"
@@ -81,8 +81,8 @@ WHAT_IF = [
     new_code_cell(
         "from pathlib import Path\n\n"
         "import peersim\n"
-        "from peersim.calibration.posterior import default_posterior\n"
-        "from peersim.overrides import load_source\n\n"
+        "from peersim.uncertainty import default_posterior\n"
+        "from peersim.core.overrides import load_source\n\n"
         "SCENARIOS = Path('..') / 'scenarios'\n"
         "base = peersim.load_scenario(SCENARIOS / 'archetype_low.toml')\n"
         "whatifs = {\n"
@@ -137,7 +137,7 @@ WHAT_IF = [
     new_markdown_cell("## A figure for a report"),
     new_code_cell(
         "from IPython.display import Image\n\n"
-        "from peersim.ensemble_plots import forest_figure\n\n"
+        "from peersim.ensemble.figures import forest_figure\n\n"
         "figure = forest_figure(\n"
         "    differences, title='archetype_low: what-if minus base, 24 paired replicates, 95% intervals'\n"
         ")\n"
@@ -215,11 +215,9 @@ CALIBRATION = [
     new_code_cell(
         "from dataclasses import replace\n"
         "from pathlib import Path\n\n"
-        "import peersim\n"
         "from peersim.calibration.smc import QUICK, CalibrationProblem\n"
-        "from peersim.calibration.targets import default_targets\n"
         "from peersim.calibration.workflow import calibrate\n\n"
-        "problem = CalibrationProblem.build(default_targets(), peersim.default_scenario())\n"
+        "problem = CalibrationProblem.load()  # the packaged targets and the embedded default scenario\n"
         "problem.priors.names"
     ),
     new_markdown_cell(
@@ -255,7 +253,7 @@ CALIBRATION = [
     new_markdown_cell("## A figure for a report"),
     new_code_cell(
         "from IPython.display import Image\n\n"
-        "from peersim.calibration.report import ppc_figure\n\n"
+        "from peersim.calibration.figures import ppc_figure\n\n"
         "draws = calibration.check.draws.query(\"draws_from == 'posterior'\")\n"
         "figure = ppc_figure(calibration.check.ppc, draws, problem.targets)\n"
         "figure.savefig('calibration_ppc.png', dpi=100)\n"
@@ -277,7 +275,8 @@ PLANNING = [
     new_code_cell(
         "from pathlib import Path\n\n"
         "from peersim.executor import make_executor\n"
-        "from peersim.planning.report import text_summary\n"
+        "from peersim.planning.analysis import prediction_table\n"
+        "from peersim.planning.report import answer_lines\n"
         "from peersim.planning.workflow import plan, prepare\n\n"
         "SCENARIOS = Path('..') / 'scenarios'\n"
         "inputs = prepare(\n"
@@ -292,7 +291,8 @@ PLANNING = [
     new_code_cell(
         "with make_executor('local', jobs=2) as pool:\n"
         "    result = plan(inputs, pool)\n"
-        "print(text_summary(result))"
+        "print('\\n'.join(answer_lines(result)))\n"
+        "prediction_table(result.prediction).round(3)"
     ),
     new_markdown_cell(
         "## The frontier of the lever grid\n\n"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from peersim.scenario import Scenario
-from peersim.scenario_io import parse_scenario
+from peersim.core.scenario import Scenario
+from peersim.core.scenario_files import parse_scenario
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 """The scenario files shipped in the repository (and other inputs, such as factors files)."""

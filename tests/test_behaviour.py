@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from peersim import default_scenario, load_scenario, run_replicates
-from peersim.scenario import Scenario
-from peersim.summary import stack_metrics, summarise
+from peersim.core.scenario import Scenario
+from peersim.ensemble.summary import stack_metrics, summarise
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 

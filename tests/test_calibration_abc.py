@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from peersim.api import run
-from peersim.calibration.model import CalibrationModel, evaluation_seed, with_mechanisms
-from peersim.calibration.report import identifiability
+from peersim.calibration.analysis import identifiability
+from peersim.calibration.evaluate import CalibrationModel, evaluation_seed, with_mechanisms
+from peersim.calibration.inputs import targets_from_dict
 from peersim.calibration.smc import (
     CalibrationProblem,
     CalibrationSettings,
@@ -29,11 +29,11 @@ from peersim.calibration.smc import (
     run_abc,
     stored_fingerprint,
 )
-from peersim.calibration.targets import targets_from_dict
+from peersim.core.scenario import Scenario
+from peersim.core.scenario_files import parse_scenario
+from peersim.core.streams import replicate_seed
 from peersim.errors import PeersimInputError
-from peersim.scenario import Scenario
-from peersim.scenario_io import parse_scenario
-from peersim.streams import replicate_seed
+from peersim.simulation import run
 
 CHEAP = parse_scenario(
     """
@@ -179,11 +179,11 @@ def test_a_database_of_another_calibration_is_refused(
     with pytest.raises(PeersimInputError) as caught:
         run_abc(other, settings, db)
     message = str(caught.value)
-    assert message.startswith(f"--db {db}: made for a different calibration: targets (")
-    assert "--force" in message
-    with pytest.raises(PeersimInputError, match=r"--seed \(5 in the database, 6 now\)"):
+    assert message.startswith(f"`db` {db}: made for a different calibration: targets (")
+    assert "`force=True`" in message
+    with pytest.raises(PeersimInputError, match=r"`seed` \(5 in the database, 6 now\)"):
         check_resumable(db, fingerprint(problem, replace(settings, seed=6)))
-    # --force starts over with the new targets.
+    # force=True starts over with the new targets.
     fresh = run_abc(other, settings, db, force=True)
     assert fresh.resumed_from == 0
     assert stored_fingerprint(db)[0] == fingerprint(other, settings)
@@ -229,9 +229,9 @@ def test_model_function_is_a_pure_function_of_parameters_and_seed(problem: Calib
 
 
 def test_settings_are_checked() -> None:
-    with pytest.raises(PeersimInputError, match="--population must be at least 10"):
+    with pytest.raises(PeersimInputError, match="`population` must be at least 10"):
         CalibrationSettings(population=3)
-    with pytest.raises(PeersimInputError, match="--scheduler needs --executor dask"):
+    with pytest.raises(PeersimInputError, match='`scheduler` needs `executor="dask"`'):
         CalibrationSettings(scheduler="tcp://127.0.0.1:8786")
 
 
@@ -245,7 +245,7 @@ def test_dask_sampler_on_a_local_cluster(problem: CalibrationProblem, tmp_path: 
     assert (outcome.populations["samples"] >= 20).all()
     # The model function is a pure function of (parameters, seed) wherever it runs:
     # re-simulating particles here gives the statistics a Dask worker computed for them.
-    import pyabc
+    import pyabc  # heavy (about 1 s): not paid when the tests are only collected
 
     history = pyabc.History(f"sqlite:///{tmp_path / 'history.db'}", create=False)
     model = problem.model(settings)

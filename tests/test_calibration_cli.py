@@ -8,6 +8,7 @@ never a traceback. The independent bad-input invocations run concurrently
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from peersim.calibration.posterior import Posterior
 from peersim.calibration.workflow import CALIBRATION_FILES
+from peersim.uncertainty import Posterior
 
 Result = subprocess.CompletedProcess[str]
 
@@ -116,7 +117,8 @@ def test_calibrate_writes_posterior_and_report(first_run: Result, workdir: Path)
         assert (workdir / "run1" / name).is_file(), name
     assert (workdir / "run1" / "history.db").is_file()
     assert "Posterior predictive check" in first_run.stdout
-    assert "| control | 0.3 [0.1, 0.5] | A |" in first_run.stdout
+    assert re.search(r"^control +0\.3 \[0\.1, 0\.5\] +A ", first_run.stdout, re.MULTILINE), first_run.stdout
+    assert "| control | point | 0.3 [0.1, 0.5] | A |" in (workdir / "run1" / "report.md").read_text()
     assert "t: 0, eps:" in first_run.stderr  # pyabc's progress, passed on
 
 

@@ -12,24 +12,23 @@ import pyarrow.parquet as pq
 import pytest
 
 from peersim import default_scenario, run
-from peersim.api import ReplicateTask, run_replicate
-from peersim.calibration.posterior import (
+from peersim.core.parameters import MECHANISM_PARAMS
+from peersim.core.scenario_files import parse_scenario
+from peersim.core.streams import replicate_seed
+from peersim.ensemble.batches import EnsembleJob, MemorySink, run_ensembles
+from peersim.errors import PeersimInputError
+from peersim.executor import LocalExecutor
+from peersim.simulation import Runner
+from peersim.stats import weighted_quantiles
+from peersim.uncertainty import (
     METADATA_KEY,
     Posterior,
     PosteriorError,
-    PosteriorReplicateTask,
-    PosteriorRunner,
     default_posterior,
     load_posterior,
     posterior_rng,
     resolve_posterior,
-    run_posterior_replicate,
-    weighted_quantiles,
 )
-from peersim.errors import PeersimInputError
-from peersim.parameters import MECHANISM_PARAMS
-from peersim.scenario_io import parse_scenario
-from peersim.streams import replicate_seed
 
 SMALL = """
 name = "small"
@@ -95,26 +94,27 @@ def test_values_the_scenario_sets_win_over_the_posterior() -> None:
 
 def test_replicates_without_a_posterior_are_unchanged() -> None:
     scenario = small()
-    plain = run_replicate(ReplicateTask(scenario, 3, 1))
-    same = run_posterior_replicate(PosteriorReplicateTask(scenario, 3, 1, None))
+    plain = run(scenario, replicate_seed(3, 1))
+    same = Runner().replicate(scenario, 3, 1)
     pd.testing.assert_frame_equal(plain.metrics, same.metrics)
-    drawn = run_posterior_replicate(PosteriorReplicateTask(scenario, 3, 1, two_particles()))
+    drawn = Runner(two_particles()).replicate(scenario, 3, 1)
     assert drawn.scenario_hash == scenario.hash
     assert drawn.spawn_key == plain.spawn_key
-    by_runner = PosteriorRunner(two_particles())(scenario, replicate_seed(3, 1))
-    pd.testing.assert_frame_equal(by_runner.metrics, drawn.metrics)
+    by_seed = Runner(two_particles())(scenario, replicate_seed(3, 1))
+    pd.testing.assert_frame_equal(by_seed.metrics, drawn.metrics)
+    # It is the run of the scenario with replicate 1's draw applied.
+    seed = replicate_seed(3, 1)
+    direct = run(two_particles().apply_to(scenario, seed), seed)
+    pd.testing.assert_frame_equal(direct.metrics, drawn.metrics)
 
 
 def test_posterior_runner_through_an_ensemble() -> None:
-    from peersim.ensemble import EnsembleJob, MemorySink, run_ensembles
-    from peersim.executor import LocalExecutor
-
     scenario = small()
     sink = MemorySink()
     with LocalExecutor(1) as executor:
-        run_ensembles([EnsembleJob(scenario, sink)], 3, 2, executor, runner=PosteriorRunner(two_particles()))
+        run_ensembles([EnsembleJob(scenario, sink)], 3, 2, executor, runner=Runner(two_particles()))
     metrics = sink.read("metrics")
-    expected = run_posterior_replicate(PosteriorReplicateTask(scenario, 3, 1, two_particles())).metrics
+    expected = Runner(two_particles()).replicate(scenario, 3, 1).metrics
     got = metrics[metrics["replicate"] == 1][["site", "metric", "value"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(got, expected[["site", "metric", "value"]])
 
@@ -128,6 +128,7 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
         meta={"targets": "t", "fingerprint": "abc"},
     )
     path = posterior.save(tmp_path / "post.parquet", scenario_hash="h", seed=4)
+    assert [p.name for p in tmp_path.iterdir()] == ["post.parquet"]  # written whole, no temporary left
     loaded = load_posterior(path)
     pd.testing.assert_frame_equal(loaded.particles, posterior.particles)
     np.testing.assert_allclose(loaded.weights, [0.25, 0.75])

@@ -9,21 +9,18 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from peersim.calibration.posterior import Posterior
-from peersim.calibration.priors import build_priors
-from peersim.calibration.report import (
-    NOT_INFORMED_RATIO,
-    identifiability,
-    posterior_predictive,
-    ppc_figure,
-    predictive_draws,
-)
+from peersim.calibration.analysis import NOT_INFORMED_RATIO, identifiability, posterior_predictive
+from peersim.calibration.evaluate import predictive_draws
+from peersim.calibration.figures import ppc_figure
+from peersim.calibration.inputs import bind_targets, build_priors, targets_from_dict
+from peersim.calibration.report import report_markdown
 from peersim.calibration.smc import CalibrationProblem
-from peersim.calibration.targets import bind_targets, targets_from_dict
 from peersim.calibration.workflow import CHECK_FILES, check_posterior
+from peersim.core.parameters import MECHANISM_PARAMS
+from peersim.core.scenario_files import parse_scenario
 from peersim.errors import PeersimInputError
-from peersim.parameters import MECHANISM_PARAMS
-from peersim.scenario_io import parse_scenario
+from peersim.simulation import Runner
+from peersim.uncertainty import Posterior
 
 SCENARIO = parse_scenario(
     """
@@ -136,10 +133,8 @@ def test_ppc_passes_what_the_model_produces_and_fails_what_it_cannot(
 
 
 def test_ppc_draws_are_the_replicates_run_would_make(checked: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    from peersim.calibration.posterior import PosteriorReplicateTask, run_posterior_replicate
-
     draws, _ = checked
-    replicate = run_posterior_replicate(PosteriorReplicateTask(SCENARIO, 0, 4, AT_DEFAULTS))
+    replicate = Runner(AT_DEFAULTS).replicate(SCENARIO, 0, 4)
     assert draws.loc[4, "control_plausible"] == replicate.metric("readmission_rate_control")
 
 
@@ -166,6 +161,134 @@ def test_identifiability_flags_what_the_posterior_did_not_narrow() -> None:
         0.5 - 1.645 * 0.01, abs=0.003
     )
     assert NOT_INFORMED_RATIO == 0.8
+
+
+GOLDEN_REPORT = (
+    "# Calibration report: golden\n"
+    "\n"
+    "- **population**: 20\n"
+    "- **effective_sample_size**: 12.3\n"
+    "- **sampler**: pyabc SingleCoreSampler (reproducible)\n"
+    "\n"
+    "**Few effective particles (ESS 12.3 < 50):** the posterior rests on a handful of particles, "
+    "so its intervals and spread ratios are rough. Raise --population (and --generations) for "
+    "results to rely on.\n"
+    "\n"
+    "## Targets\n"
+    "\n"
+    "| target | observed | confidence | weight | source |\n"
+    "|---|---|---|---|---|\n"
+    "| control | 0.35 [0.25, 0.45] | A | 2.000 | test |\n"
+    "| nhs_engages_more | >= 0 | V | 1.000 | test |\n"
+    "\n"
+    "## Generations\n"
+    "\n"
+    "| t | epsilon | samples | particles | acceptance_rate | wall_time |\n"
+    "|---|---|---|---|---|---|\n"
+    "| 0 | 2.500 | 40 | 20 | 0.500 | 3.000 |\n"
+    "| 1 | 1.250 | 52 | 20 | 0.385 | 4.500 |\n"
+    "\n"
+    "## Parameters: prior against posterior\n"
+    "\n"
+    "Spread ratio = weighted posterior SD / prior SD; above 0.8 the targets did not inform the "
+    "parameter (informed = no). Intervals are the weighted 5th-95th percentiles.\n"
+    "\n"
+    "| parameter | prior_low | prior_high | posterior_mean | posterior_q05 | posterior_q95 | "
+    "spread_ratio | informed |\n"
+    "|---|---|---|---|---|---|---|---|\n"
+    "| p_attend_base | 0.300 | 0.950 | 0.600 | 0.350 | 0.900 | 0.950 | no |\n"
+    "| p_readmit_12m_usual_care | 0.300 | 0.700 | 0.500 | 0.450 | 0.550 | 0.250 | yes |\n"
+    "\n"
+    "Not informed: p_attend_base.\n"
+    "\n"
+    "![Prior against posterior marginals](marginals.png)\n"
+    "\n"
+    "## Posterior predictive check\n"
+    "\n"
+    "Each draw is one replicate as `peersim run` with this posterior makes it (one study-sized "
+    "run, its mechanisms drawn from the posterior). Point targets pass when the observed value "
+    "lies in the simulated 95% interval; ordinal targets when at least 50% of draws meet them. "
+    "`share_meeting`: share of draws inside the observed interval (point) or meeting the "
+    "constraint (ordinal); `prior_share_meeting`: the same for draws from the priors (same "
+    "seeds), i.e. before calibration. A target that most prior draws already meet carried little "
+    "information.\n"
+    "\n"
+    "| target | kind | observed | confidence | simulated_median | simulated_lo | simulated_hi | "
+    "share_meeting | prior_share_meeting | passed |\n"
+    "|---|---|---|---|---|---|---|---|---|---|\n"
+    "| control | point | 0.35 [0.25, 0.45] | A | 0.340 | 0.230 | 0.450 | 0.900 | 0.400 | yes |\n"
+    "| nhs_engages_more | ordinal | >= 0 | V | - | - | - | 0.000 | 0.000 | no |\n"
+    "\n"
+    "1 of 2 targets pass.\n"
+    "\n"
+    "![Posterior predictive check](ppc.png)\n"
+)
+"""What :func:`test_the_report_reads_as_before` renders, as peersim 0.1 wrote it with hand-built strings."""
+
+
+def test_the_report_reads_as_before() -> None:
+    # From the template now: every line, table cell and number format as before (NaN as "-").
+    listed = targets()["targets"]
+    assert isinstance(listed, list)
+    raw = {
+        "name": "golden",
+        "priors": {"parameters": ["p_attend_base", "p_readmit_12m_usual_care"]},
+        "targets": [{**listed[0], "name": "control", "weight": 2}, listed[2]],
+    }
+    populations = pd.DataFrame(
+        {
+            "t": [0, 1],
+            "epsilon": [2.5, 1.25],
+            "samples": [40, 52],
+            "particles": [20, 20],
+            "acceptance_rate": [0.5, 20 / 52],
+            "wall_time": [3.0, 4.5],
+        }
+    )
+    ident = pd.DataFrame(
+        {
+            "parameter": ["p_attend_base", "p_readmit_12m_usual_care"],
+            "prior_low": [0.3, 0.3],
+            "prior_high": [0.95, 0.7],
+            "posterior_mean": [0.6, 0.5],
+            "posterior_q05": [0.35, 0.45],
+            "posterior_q95": [0.9, 0.55],
+            "prior_sd": [0.19, 0.12],
+            "posterior_sd": [0.18, 0.03],
+            "spread_ratio": [0.95, 0.25],
+            "informed": [False, True],
+        }
+    )
+    ppc = pd.DataFrame(
+        {
+            "target": ["control", "nhs_engages_more"],
+            "kind": ["point", "ordinal"],
+            "observed": ["0.35 [0.25, 0.45]", ">= 0"],
+            "confidence": ["A", "V"],
+            "weight": [2.0, 1.0],
+            "simulated_median": [0.34, np.nan],
+            "simulated_lo": [0.23, np.nan],
+            "simulated_hi": [0.45, np.nan],
+            "share_meeting": [0.9, 0.0],
+            "prior_share_meeting": [0.4, 0.0],
+            "n_draws": [10, 0],
+            "passed": [True, False],
+        }
+    )
+    text = report_markdown(
+        title="Calibration report: golden",
+        summary={
+            "population": 20,
+            "effective_sample_size": 12.3,
+            "sampler": "pyabc SingleCoreSampler (reproducible)",
+        },
+        populations=populations,
+        ident=ident,
+        ppc=ppc,
+        targets=bind_targets(targets_from_dict(raw), SCENARIO),
+        figures={"marginals": "marginals.png", "ppc": "ppc.png"},
+    )
+    assert text == GOLDEN_REPORT
 
 
 def test_check_posterior_writes_the_report(tmp_path: Path) -> None:

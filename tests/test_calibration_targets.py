@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from peersim import default_scenario, run
-from peersim.calibration.priors import build_priors
-from peersim.calibration.targets import (
+from peersim.calibration.inputs import (
     ARM_METRICS,
-    Z_95,
     bind_targets,
+    build_priors,
     default_targets,
     default_targets_text,
     load_targets,
@@ -22,10 +21,13 @@ from peersim.calibration.targets import (
     run_lookup,
     targets_from_dict,
 )
+from peersim.core.parameters import MECHANISM_PARAMS
+from peersim.core.results import METRICS
+from peersim.core.scenario_files import parse_scenario
 from peersim.errors import PeersimInputError
-from peersim.parameters import MECHANISM_PARAMS
-from peersim.results import METRICS
-from peersim.scenario_io import parse_scenario
+
+Z_95 = 1.959963984540054
+"""Standard normal quantile of a two-sided 95% interval (``scipy.stats.norm.ppf(0.975)``)."""
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from conftest import TINY_TOML, run_peersim, shipped_scenario_files
-from peersim.parameters import MECHANISM_PARAMS, SITE_PARAMS
-from peersim.scenario_io import default_scenario
+from peersim.core.parameters import MECHANISM_PARAMS, SITE_PARAMS
+from peersim.core.scenario_files import default_scenario
 
 Result = subprocess.CompletedProcess[str]
 

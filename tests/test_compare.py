@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 
 from conftest import TINY_TOML, run_peersim
-from peersim.compare import paired_differences, t_quantile
-from peersim.ensemble import EnsembleJob, MemorySink, run_ensembles
+from peersim.core.overrides import ScenarioSource, load_source, parse_override
+from peersim.core.results import METRICS
+from peersim.core.scenario import Scenario
+from peersim.core.scenario_files import parse_scenario, scenario_from_dict
+from peersim.ensemble.batches import EnsembleJob, MemorySink, run_ensembles
 from peersim.errors import ScenarioError
 from peersim.executor import LocalExecutor
-from peersim.overrides import ScenarioSource, load_source, parse_override
-from peersim.results import METRICS
-from peersim.scenario import Scenario
-from peersim.scenario_io import parse_scenario, scenario_from_dict
+from peersim.stats import paired_differences, t_quantile
 
 SEED = 3
 
@@ -197,7 +197,7 @@ def test_cli_compare_and_set_errors(tmp_path: Path) -> None:
 
 def test_compare_scenarios_pairs_replicates_and_posterior_draws(tiny_scenario: Scenario) -> None:
     from peersim import compare_scenarios
-    from peersim.calibration.posterior import default_posterior
+    from peersim.uncertainty import default_posterior
 
     data = tiny_scenario.to_toml_dict()
     data["sites"][0]["supervisor_hours_per_week"] = 0.5

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from peersim import default_scenario
-from peersim.ensemble import EnsembleJob, MemorySink, run_ensembles
+from peersim.core.overrides import ScenarioSource
+from peersim.core.scenario import Scenario
+from peersim.ensemble.batches import EnsembleJob, MemorySink, run_ensembles
+from peersim.ensemble.runstore import RunStore
 from peersim.executor import DaskExecutor, LocalExecutor
-from peersim.overrides import ScenarioSource
-from peersim.runstore import RunStore
-from peersim.scenario import Scenario
 
 SEED = 21
 TABLES = ("metrics", "timeseries")
@@ -117,7 +117,7 @@ def test_a_worker_killed_mid_ensemble_changes_nothing(cluster: Any, tmp_path: Pa
 def test_workers_running_other_model_code_are_refused_with_their_addresses() -> None:
     from peersim.errors import PeersimInputError
     from peersim.executor import check_worker_code
-    from peersim.provenance import code_identity
+    from peersim.io.provenance import code_identity
 
     version, source = code_identity()
     check_worker_code({"tcp://10.0.0.1:1": (version, source), "tcp://10.0.0.2:1": [version, source]}, "s")

@@ -16,14 +16,14 @@ import pandas as pd
 import pytest
 
 from peersim import run
-from peersim.cli.ensemble_options import describe_failures
-from peersim.ensemble import EnsembleJob, MemorySink, batch_size, run_ensembles
+from peersim.cli.common import describe_failures
+from peersim.core.overrides import ScenarioSource
+from peersim.core.results import RunResult
+from peersim.core.scenario import Scenario
+from peersim.core.streams import replicate_seed
+from peersim.ensemble.batches import EnsembleJob, MemorySink, batch_size, run_ensembles
+from peersim.ensemble.runstore import RunStore
 from peersim.executor import LocalExecutor
-from peersim.overrides import ScenarioSource
-from peersim.results import RunResult
-from peersim.runstore import RunStore
-from peersim.scenario import Scenario
-from peersim.streams import replicate_seed
 
 FAILING_REPLICATE = 3
 SEED = 11
@@ -79,7 +79,7 @@ def test_numbers_do_not_depend_on_jobs_or_batching(tiny_scenario: Scenario) -> N
 
 
 def test_batch_size_keeps_every_worker_busy() -> None:
-    assert batch_size(200, 2) == 10  # capped at MAX_BATCH
+    assert batch_size(200, 2) == 5  # capped at MAX_BATCH
     assert batch_size(16, 2) == 2  # about 4 batches per worker
     assert batch_size(1, 8) == 1
 

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from peersim import run, run_replicates
-from peersim.scenario import Scenario
-from peersim.scenario_io import scenario_from_dict
-from peersim.summary import stack_metrics, summarise
+from peersim.core.scenario import Scenario
+from peersim.core.scenario_files import scenario_from_dict
+from peersim.ensemble.summary import stack_metrics, summarise
 
 
 def make(

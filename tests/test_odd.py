@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peersim.parameters import ALL_PARAMS
-from peersim.reference import ODD_END, ODD_START, odd_parameter_markdown, structural_constants
+from peersim.core.parameters import ALL_PARAMS
+from peersim.core.reference import ODD_END, ODD_START, odd_parameter_markdown, structural_constants
 
 ODD = (Path(__file__).resolve().parents[1] / "docs" / "odd.md").read_text(encoding="utf-8")
 TABLE = ODD.split(ODD_START, 1)[1].split(ODD_END, 1)[0]
@@ -13,7 +13,7 @@ TABLE = ODD.split(ODD_START, 1)[1].split(ODD_END, 1)[0]
 
 def test_every_declared_parameter_is_in_the_odd_parameter_table() -> None:
     missing = [name for name in ALL_PARAMS if f"| `{name}` |" not in TABLE]
-    assert not missing, f"add to docs/odd.md (python -m peersim.reference docs/odd.md): {missing}"
+    assert not missing, f"add to docs/odd.md (python -m peersim.core.reference docs/odd.md): {missing}"
 
 
 def test_every_structural_constant_is_in_the_odd_parameter_table() -> None:
@@ -22,7 +22,9 @@ def test_every_structural_constant_is_in_the_odd_parameter_table() -> None:
 
 
 def test_odd_parameter_table_is_current() -> None:
-    assert TABLE.strip() == odd_parameter_markdown().strip(), "run: python -m peersim.reference docs/odd.md"
+    assert TABLE.strip() == odd_parameter_markdown().strip(), (
+        "run: python -m peersim.core.reference docs/odd.md"
+    )
 
 
 def test_every_constant_is_documented() -> None:

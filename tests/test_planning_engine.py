@@ -14,14 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from peersim.cli.plan import print_summary
+from peersim.core.results import METRICS
+from peersim.core.streams import replicate_seed
+from peersim.errors import PeersimInputError
 from peersim.executor import LocalExecutor
+from peersim.io.files import OutputDirectory
 from peersim.planning.analysis import plan_frame
 from peersim.planning.evaluate import OUTCOMES, OutcomeStore, Request, evaluate
-from peersim.planning.report import answer_lines, plan_json, plan_markdown, text_summary
-from peersim.planning.workflow import PlanInputs, PlanResult, check_plan, plan, prepare
-from peersim.results import METRICS
-from peersim.streams import replicate_seed
-from test_planning_fixtures import SMALL_LEVERS, write_inputs
+from peersim.planning.report import PLAN_OUTPUTS, answer_lines, plan_json, plan_markdown, write_plan_outputs
+from peersim.planning.workflow import PlanInputs, PlanResult, plan, prepare
+from test_planning_fixtures import SMALL_LEVERS, rerun, write_inputs
 
 SEED = 3
 
@@ -122,9 +125,7 @@ def test_recommended_plan_is_within_budget_and_meets_targets_in_a_fresh_rerun(
             assert row["wilson_lower"] < inputs.probability or row["replicates"] < inputs.replicates
 
     with LocalExecutor(1) as executor:
-        again, _table = check_plan(
-            inputs, result.plans[index], seed=SEED + 1000, replicates=40, executor=executor
-        )
+        again = rerun(inputs, result.plans[index], seed=SEED + 1000, replicates=40, executor=executor)
     assert again.cost_mean <= inputs.budget, (again.cost_mean, inputs.budget)
     assert again.share >= inputs.probability, (
         f"fresh re-run met the target in {again.successes}/{again.n} replicates (share {again.share:.3f}); "
@@ -176,7 +177,9 @@ def test_without_targets_a_budget_buys_the_best_expected_engagement(tmp_path: Pa
     assert chosen.means["engagement_rate"] >= affordable["engagement_rate"].max() - 0.05
 
 
-def test_report_and_json_are_complete(feasible: tuple[PlanInputs, PlanResult]) -> None:
+def test_report_and_json_are_complete(
+    feasible: tuple[PlanInputs, PlanResult], capsys: pytest.CaptureFixture[str]
+) -> None:
     inputs, result = feasible
     document = plan_json(result, ["frontier_engagement.png"])
     text = json.dumps(document, allow_nan=False)  # no NaN leaks into the document
@@ -197,7 +200,27 @@ def test_report_and_json_are_complete(feasible: tuple[PlanInputs, PlanResult]) -
     assert "![Yearly cost against expected engagement_rate](frontier_engagement.png)" in markdown
     assert "Wilson" in markdown
     assert "point values" in markdown
-    assert "Lever ranking" in text_summary(result)
+    print_summary(result)
+    summary = capsys.readouterr().out
+    assert "Lever ranking: gain in engagement_rate per GBP 10,000 of added yearly cost:" in summary
+    assert "Prediction for the site as given" in summary
+    assert "team preparation sessions 0 -> 3" in summary
+
+
+def test_outputs_are_written_into_the_directory_and_not_over_existing_ones(
+    feasible: tuple[PlanInputs, PlanResult], tmp_path: Path
+) -> None:
+    _inputs, result = feasible
+    document = plan_json(result, ["frontier_engagement.png", "frontier_readmissions.png"])
+    written = write_plan_outputs(OutputDirectory(tmp_path / "out"), result, document, "peersim plan x")
+    assert sorted(path.name for path in written) == sorted(PLAN_OUTPUTS)
+    assert json.loads((tmp_path / "out" / "plan.json").read_text(encoding="utf-8")) == document
+    outcomes = pd.read_parquet(tmp_path / "out" / "outcomes.parquet")
+    assert set(outcomes["plan"]) == set(result.frames)
+    assert {"scenario_hash", "seed", "version"} <= set(outcomes.columns)
+    assert "peersim plan x" in (tmp_path / "out" / "plan.md").read_text(encoding="utf-8")
+    with pytest.raises(PeersimInputError, match="`force=True`"):
+        write_plan_outputs(OutputDirectory(tmp_path / "out"), result, document)
 
 
 def test_outcome_columns_cover_every_headline_metric() -> None:
@@ -218,7 +241,7 @@ def test_plan_frame_scales_to_a_year(feasible: tuple[PlanInputs, PlanResult]) ->
 
 
 def test_posterior_draws_are_shared_by_every_plan_of_a_replicate(tmp_path: Path) -> None:
-    from peersim.calibration.posterior import Posterior, posterior_rng
+    from peersim.uncertainty import Posterior, posterior_rng
 
     particles = pd.DataFrame({"p_readmit_12m_usual_care": [0.35, 0.6], "p_attend_base": [0.5, 0.8]})
     path = Posterior(particles, np.array([1.0, 1.0]), source="<test>").save(tmp_path / "posterior.parquet")

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peersim.planning.costs import default_costs_text
+from peersim.executor import Executor
+from peersim.planning.analysis import PlanStats, plan_frame, plan_stats
+from peersim.planning.evaluate import OutcomeStore, Request, evaluate
+from peersim.planning.inputs import default_costs_text
+from peersim.planning.levers import PlanSpec
+from peersim.planning.workflow import PlanInputs
 
 TINY_SITE = """\
 name = "tiny_plan"
@@ -56,3 +61,11 @@ def write_inputs(directory: Path, levers: str = SMALL_LEVERS) -> tuple[Path, Pat
     site.write_text(TINY_SITE, encoding="utf-8")
     costs.write_text(tiny_costs(levers), encoding="utf-8")
     return site, costs
+
+
+def rerun(inputs: PlanInputs, spec: PlanSpec, seed: int, replicates: int, executor: Executor) -> PlanStats:
+    """Run one plan afresh on another base seed and judge it again, as a reader of the plan would."""
+    store = OutcomeStore()
+    evaluate([Request(spec.index, spec.scenario, replicates)], store, seed, executor, inputs.posterior)
+    frame = plan_frame(store, spec, replicates, inputs.site, inputs.costs)
+    return plan_stats(frame, spec, inputs.targets, inputs.confidence)

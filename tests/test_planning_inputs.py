@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from peersim.core.parameters import SITE_PARAMS
 from peersim.errors import PeersimInputError, ScenarioError
-from peersim.parameters import SITE_PARAMS
-from peersim.planning.analysis import pareto, stages
-from peersim.planning.costs import CostsError, load_costs, parse_costs
-from peersim.planning.levers import LEVERS, PlanningSite, lever_space, plan_cost, travel_cost
-from peersim.planning.targets import (
+from peersim.planning.analysis import PlanStats, pareto
+from peersim.planning.inputs import (
+    LEVERS,
     TARGET_METRICS,
+    CostsError,
+    PlanningSite,
+    check_budget,
+    load_costs,
+    load_planning_site,
     min_replicates,
+    parse_costs,
     parse_target,
     parse_targets,
-    wilson_bounds,
 )
-from peersim.planning.workflow import load_planning_site, prepare
+from peersim.planning.levers import PlanCost, PlanSpec, lever_space, plan_cost, travel_cost
+from peersim.planning.search import search, stages
+from peersim.planning.workflow import prepare
+from peersim.stats import wilson_bounds
 from test_planning_fixtures import SMALL_LEVERS, TINY_SITE, tiny_costs, write_inputs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -248,8 +260,17 @@ def test_prepare_refuses_too_few_replicates_for_a_target(tmp_path: Path) -> None
     site, costs = write_inputs(tmp_path)
     with pytest.raises(PeersimInputError, match="at least 11 replicates"):
         prepare(site, costs, targets=["engagement_rate>=0.4"], replicates=10)
-    with pytest.raises(PeersimInputError, match="--budget"):
+    with pytest.raises(PeersimInputError, match="`budget`"):
         prepare(site, costs, budget=-1.0, replicates=12)
+    with pytest.raises(
+        PeersimInputError, match="`screen_replicates` 13: must be between 2 and `replicates` 12"
+    ):
+        prepare(site, costs, replicates=12, screen_replicates=13)
+    for bad in (math.nan, math.inf, -0.5):
+        with pytest.raises(PeersimInputError, match="finite amount of 0 or more"):
+            check_budget(bad)
+    assert check_budget(None) is None
+    assert check_budget(0) == 0.0
     assert prepare(site, costs, replicates=10).targets == ()
 
 
@@ -268,3 +289,65 @@ def test_pareto_keeps_plans_no_cheaper_plan_beats() -> None:
 def test_levers_come_from_the_declared_source() -> None:
     declared = {name for name, spec in SITE_PARAMS.items() if spec.kind == "lever"}
     assert set(LEVERS) == declared | {"host"}
+
+
+class FakeRuns:
+    """Plans whose every replicate meets the target with a fixed chance, for the search alone (no model)."""
+
+    def __init__(
+        self, site: PlanningSite, costs: Sequence[float], meets: Sequence[bool], screen: int
+    ) -> None:
+        self._plans = [
+            PlanSpec(i, dict(site.current), site.scenario, PlanCost(cost, 0.0, 0.0, 0.0, 0.0))
+            for i, cost in enumerate(costs)
+        ]
+        self.meets = list(meets)
+        self.held = [screen] * len(costs)
+        self.calls: list[tuple[list[int], int]] = []
+
+    @property
+    def plans(self) -> list[PlanSpec]:
+        return self._plans
+
+    def frame(self, index: int) -> pd.DataFrame:  # pragma: no cover - the search reads statistics only
+        raise NotImplementedError
+
+    def stats(self, index: int) -> PlanStats:
+        n = self.held[index]
+        # A plan that does not always meet the target meets it in every other replicate.
+        successes = n if self.meets[index] else n // 2
+        lower, upper = wilson_bounds(successes, n)
+        cost = self._plans[index].cost.committed
+        means = {"engagement_rate": successes / n}
+        return PlanStats(index, n, 0, cost, cost, cost, means, successes, {}, lower, upper)
+
+    def ensure(self, indices: Sequence[int], replicates: int) -> None:
+        self.calls.append((list(indices), replicates))
+        for index in indices:
+            self.held[index] = max(self.held[index], replicates)
+
+
+def test_search_confirms_in_cost_order_and_stops_at_the_cheapest_accepted(site: PlanningSite) -> None:
+    # Plan 0 is cheapest but meets the target only half the time; plan 1 always does; plan 2 always
+    # does but commits more than plan 1 costs, so it is never taken into confirmation.
+    runs = FakeRuns(site, costs=[40_000.0, 50_000.0, 60_000.0], meets=[False, True, True], screen=4)
+    target = parse_target("engagement_rate>=0.4")
+    found = search(runs, [target], budget=55_000.0, replicates=16, chunk=1)
+    assert found.status == "feasible"
+    assert found.recommended == 1
+    assert found.candidates == 3, "2 of 4 cannot rule out 0.8 yet"
+    assert found.tried == 2
+    assert found.confirmed == [1], "plan 0 is ruled out on the way, plan 2 never tried"
+    assert runs.calls == [([0], 8), ([1], 8), ([1], 16)]
+    assert runs.held[2] == 4
+
+
+def test_old_planning_module_paths_still_import_and_warn() -> None:
+    for old, name in (("peersim.planning.costs", "load_costs"), ("peersim.planning.targets", "parse_target")):
+        sys.modules.pop(old, None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = importlib.import_module(old)
+        assert getattr(module, name) is getattr(importlib.import_module("peersim.planning.inputs"), name)
+        assert any(issubclass(w.category, DeprecationWarning) for w in caught), old
+    assert importlib.import_module("peersim.planning.targets").wilson_bounds is wilson_bounds

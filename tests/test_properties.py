@@ -2,7 +2,7 @@
 
 Scenarios are drawn with 1-3 sites, short recruitment and small admission rates,
 so each example runs in tens of milliseconds; mechanism strengths range over
-their whole declared bounds from :mod:`peersim.parameters`.
+their whole declared bounds from :mod:`peersim.core.parameters`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import peersim
+from peersim.core.parameters import MECHANISM_PARAMS, SITE_PARAMS
+from peersim.core.scenario import Scenario
+from peersim.core.scenario_files import scenario_from_dict
 from peersim.model import Patient, PeerWorker, Supervisor, WardStaff
-from peersim.parameters import MECHANISM_PARAMS, SITE_PARAMS
-from peersim.scenario import Scenario
-from peersim.scenario_io import scenario_from_dict
 
 PROPERTY_SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
@@ -217,7 +217,7 @@ def test_stepped_model_keeps_caps_agents_and_bounds(scenario: Scenario, seed: in
     peak = 0
     while model.running:
         model.step()
-        caseloads = model.caseloads()
+        caseloads = model.patients.caseloads(len(model.posts))
         assert len(caseloads) == n_posts
         over = np.flatnonzero(caseloads > post_caps)
         assert not over.size, (
@@ -230,7 +230,7 @@ def test_stepped_model_keeps_caps_agents_and_bounds(scenario: Scenario, seed: in
         assert in_unit_interval_or_nan(model.posts.fidelity)
         assert in_unit_interval_or_nan(model.ward.acceptance)
         assert in_unit_interval_or_nan(model.patients.relationship)
-        assert in_unit_interval_or_nan(np.array([s.cohesion for s in model.supervisors_by_site]))
+        assert in_unit_interval_or_nan(np.array([s.cohesion for s in model.supervisors]))
     assert model.steps == model.n_weeks
     assert peak <= caps.max()
     assert peersim.run(scenario, seed).metric("participants") == n_patients

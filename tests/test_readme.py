@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from peersim.parameters import ALL_PARAMS
-from peersim.reference import END, START, scenario_reference_markdown
+from peersim.core.parameters import ALL_PARAMS
+from peersim.core.reference import END, START, scenario_reference_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -17,7 +17,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 def test_scenario_reference_is_current() -> None:
     block = README.split(START, 1)[1].split(END, 1)[0]
     assert block.strip() == scenario_reference_markdown().strip(), (
-        "run: python -m peersim.reference README.md"
+        "run: python -m peersim.core.reference README.md"
     )
 
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,11 @@ import pytest
 
 import peersim
 from conftest import TINY_TOML
-from peersim.api import ReplicateTask, run_replicate
+from peersim.core.results import RunResult
+from peersim.core.scenario import Scenario
+from peersim.core.streams import replicate_seed, replicate_seeds
 from peersim.executor import LocalExecutor, TaskFailure
-from peersim.results import RunResult
-from peersim.scenario import Scenario
-from peersim.streams import replicate_seed, replicate_seeds
+from peersim.simulation import Runner
 
 SRC = Path(peersim.__file__).resolve().parent
 SEED = 20240611
@@ -29,7 +30,7 @@ import sys
 from pathlib import Path
 
 import peersim
-from peersim.scenario_io import parse_scenario
+from peersim.core.scenario_files import parse_scenario
 
 scenario_file, seed, out = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 scenario = parse_scenario(scenario_file.read_text(encoding="utf-8"), source=str(scenario_file))
@@ -127,9 +128,10 @@ def test_run_replicates_rejects_zero_replicates(tiny_scenario: Scenario) -> None
 
 
 def test_process_pool_gives_the_sequential_results(tiny_scenario: Scenario) -> None:
-    tasks = [ReplicateTask(tiny_scenario, SEED, index) for index in range(3)]
+    one = partial(Runner().replicate, tiny_scenario, SEED)
     with LocalExecutor(jobs=2) as executor:
-        pooled = executor.map(run_replicate, tasks)
+        done = dict(executor.imap_unordered(one, [0, 1, 2]))
+    pooled = [done[index] for index in range(3)]
     sequential = list(peersim.run_replicates(tiny_scenario, SEED, 3))
     for index, (outcome, expected) in enumerate(zip(pooled, sequential, strict=True)):
         assert not isinstance(outcome, TaskFailure), outcome

@@ -8,14 +8,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from peersim import PeerSupportModel
+from peersim import PeerSupportModel, run
+from peersim.core.results import FIDELITY_DOMAINS
+from peersim.core.scenario import Scenario
+from peersim.core.scenario_files import scenario_from_dict
 from peersim.model import PeerWorker, Supervisor, WardStaff
 from peersim.model import constants as c
-from peersim.model.patient_rules import _rank_within, _settle
-from peersim.model.readmission import baseline_cumulative_hazard, one_year_scale, risk_at_one_year
-from peersim.model.staff import ward_contacts
-from peersim.scenario import Scenario
-from peersim.scenario_io import scenario_from_dict
+from peersim.model.hazard import baseline_cumulative_hazard, one_year_scale, risk_at_one_year
+from peersim.model.rules.contacts import rank_within
+from peersim.model.rules.readmission import settle
+from peersim.model.rules.ward import ward_contacts
 
 
 def tiny(
@@ -42,7 +44,7 @@ def tiny(
 
 def test_supervisor_turns_hours_into_sessions_for_the_longest_waiting() -> None:
     model = PeerSupportModel(tiny(), rng=1)
-    supervisor = model.agents_by_type[Supervisor][0]
+    supervisor = model.agents_by_type[Supervisor].to_list()[0]
     assert supervisor.hours_per_session == pytest.approx(c.SUPERVISION_SESSION_HOURS + 2 * 0.25 * 0.5)
     per_week = 2.5 / supervisor.hours_per_session
     for _ in range(20):
@@ -78,7 +80,9 @@ def test_ward_contacts_apply_the_feedback_formula_in_order() -> None:
     model = PeerSupportModel(tiny({"n_ward_staff": 4}, {"rel_contact_feedback": 0.1}), rng=3)
     before = model.ward.acceptance.copy()
     # Two contacts with staff member 1 (good, then poor) and one poor with member 3.
-    ward_contacts(model, np.array([0, 0, 0]), np.array([0.3, 0.3, 0.9]), np.array([True, False, False]))
+    ward_contacts(
+        model.ward, np.array([0, 0, 0]), np.array([0.3, 0.3, 0.9]), np.array([True, False, False]), 0.1
+    )
     a = before[1] + 0.1 * (1 - before[1])
     assert model.ward.acceptance[1] == pytest.approx(a - 0.1 * a)
     assert model.ward.acceptance[3] == pytest.approx(before[3] * 0.9)
@@ -97,7 +101,7 @@ def test_team_preparation_raises_starting_acceptance() -> None:
 
 def test_rank_within_groups_keeps_input_order() -> None:
     groups = np.array([2, 0, 2, 1, 0, 2])
-    assert _rank_within(groups).tolist() == [0, 0, 1, 0, 1, 2]
+    assert rank_within(groups).tolist() == [0, 0, 1, 0, 1, 2]
 
 
 def test_capacity_limits_contacts_per_peer_worker() -> None:
@@ -114,7 +118,7 @@ def test_capacity_limits_contacts_per_peer_worker() -> None:
         ward_before = int(model.patients.contacts_pre_discharge.sum())
         model.step()
         ward = int(model.patients.contacts_pre_discharge.sum()) - ward_before
-        community = int(model.week_contacts.sum()) - ward
+        community = int(model.ledger.contacts.sum()) - ward
         used = ward * c.WARD_VISIT_MINUTES + community * 150.0
         assert used <= minutes
         busiest = max(busiest, used)
@@ -125,7 +129,7 @@ def test_allocation_prefers_the_least_loaded_peer_worker() -> None:
     model = PeerSupportModel(tiny({"caseload_cap": 2, "n_peer_workers": 2}, mode="service"), rng=5)
     for _ in range(15):
         model.step()
-        loads = model.caseloads()
+        loads = model.patients.caseloads(len(model.posts))
         assert loads.max() <= 2
         assert loads.max() - loads.min() <= 1 or loads.min() == 2
 
@@ -139,16 +143,16 @@ def test_settling_matches_week_by_week_accumulation() -> None:
     p.readmitted[rows] = False
     p.readmit_week[rows] = -1
     start = np.full(len(rows), 3)
-    _settle(model, rows, start)
+    settle(p, rows, start, model.setup)
     settled = p.readmit_week[rows].copy()
 
     mech = model.spec.mechanisms
     effect = mech.rel_dose_readmission * (1 - np.exp(-p.dose[rows] / c.DOSE_SCALE_CONTACTS))
     multiplier = np.exp(mech.rel_patient_heterogeneity * p.instability[rows] - effect)
-    increments = np.diff(model.baseline_cumulative)
+    increments = np.diff(model.setup.baseline_cumulative)
     for i, row in enumerate(rows):
         total, week = 0.0, -1
-        for k in range(4, len(model.baseline_cumulative)):
+        for k in range(4, len(model.setup.baseline_cumulative)):
             total += increments[k - 1] * multiplier[i]
             if total >= p.readmit_threshold[row]:
                 week = k
@@ -175,18 +179,16 @@ def test_agents_are_views_of_the_columns() -> None:
     model = PeerSupportModel(tiny(), rng=7)
     for _ in range(10):
         model.step()
-    worker = model.agents_by_type[PeerWorker][0]
+    worker = model.agents_by_type[PeerWorker].to_list()[0]
     assert worker.fidelity_index == pytest.approx(model.posts.fidelity[worker.post].mean())
-    assert set(worker.fidelity) == set(c.FIDELITY_DOMAINS)
-    assert worker.caseload == int(model.caseloads()[worker.post])
+    assert set(worker.fidelity) == set(FIDELITY_DOMAINS)
+    assert worker.caseload == int(model.patients.caseloads(len(model.posts))[worker.post])
     assert model.datacollector.get_model_vars_dataframe().shape[0] == 10
 
 
 def test_peer_support_never_raises_an_individuals_readmission() -> None:
     # Common random numbers: each participant's usual-care outcome uses the same
     # threshold, so a lower cumulative hazard can only delay or avoid readmission.
-    from peersim import run
-
     patients = run(tiny(mode="service"), 8).patients
     assert not (patients["readmitted"] & ~patients["readmitted_usual_care"]).any()
     assert patients["readmitted"].sum() <= patients["readmitted_usual_care"].sum()

@@ -15,13 +15,12 @@ import pytest
 
 from conftest import TINY_TOML, peersim_command, run_peersim
 from peersim import default_scenario, run
-from peersim.ensemble import EnsembleJob, MemorySink, run_ensembles
+from peersim.core.overrides import ScenarioSource, load_source
+from peersim.core.streams import replicate_seed
+from peersim.ensemble.batches import EnsembleJob, MemorySink, run_ensembles
+from peersim.ensemble.runstore import RunStore, RunStoreError
+from peersim.ensemble.summary import store_summary, summarise
 from peersim.executor import LocalExecutor
-from peersim.output import store_summary
-from peersim.overrides import ScenarioSource, load_source
-from peersim.runstore import RunStore, RunStoreError
-from peersim.streams import replicate_seed
-from peersim.summary import summarise
 
 SEED = 5
 
@@ -92,9 +91,9 @@ def test_a_store_for_another_scenario_or_seed_is_refused_untouched(tiny_file: Pa
         run_ensembles([EnsembleJob(source.scenario, store)], SEED, 2, one)
     before = file_hashes(path)
     other = load_source(tiny_file, ["south.supervisor_hours_per_week=8"])
-    with pytest.raises(RunStoreError, match=r"written for scenario 'tiny' \(hash .*--force"):
+    with pytest.raises(RunStoreError, match=r"written for scenario 'tiny' \(hash .*`force=True`"):
         RunStore.open_for_writing(path, other, SEED)
-    with pytest.raises(RunStoreError, match=r"written with --seed 5, not --seed 6"):
+    with pytest.raises(RunStoreError, match=r"written with `seed` 5, not `seed` 6"):
         RunStore.open_for_writing(path, source, SEED + 1)
     assert file_hashes(path) == before
     # --force replaces the store, and only peersim's own files.
@@ -106,7 +105,7 @@ def test_a_store_for_another_scenario_or_seed_is_refused_untouched(tiny_file: Pa
 
 
 def test_a_store_written_by_other_model_code_is_refused_untouched(tiny_file: Path, tmp_path: Path) -> None:
-    from peersim.provenance import model_source_digest
+    from peersim.io.provenance import model_source_digest
 
     source = load_source(tiny_file)
     path = tmp_path / "store"

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import TINY_TOML, shipped_scenario_files, tiny_data, tiny_site
-from peersim.errors import PeersimInputError, ScenarioError
-from peersim.parameters import (
+from peersim.core.parameters import (
     ALL_PARAMS,
     HORIZON_PARAMS,
     MECHANISM_PARAMS,
@@ -19,8 +18,9 @@ from peersim.parameters import (
     SITE_PARAMS,
     ParamSpec,
 )
-from peersim.scenario import DEFAULT_TRAVEL_MINUTES, Horizon, Mechanisms, Protocol, Scenario, Site
-from peersim.scenario_io import load_scenario, parse_scenario, scenario_from_dict
+from peersim.core.scenario import DEFAULT_TRAVEL_MINUTES, Horizon, Mechanisms, Protocol, Scenario, Site
+from peersim.core.scenario_files import load_scenario, parse_scenario, scenario_from_dict
+from peersim.errors import PeersimInputError, ScenarioError
 
 SOURCE = "my_scenario.toml"
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY_TOML, run_peersim
-from peersim.results import METRICS
+from peersim.core.results import METRICS
 
 Result = subprocess.CompletedProcess[str]
 

@@ -15,7 +15,7 @@ from peersim.executor import LocalExecutor
 from peersim.sensitivity import DUMMY, check_n, make_design, run_sensitivity
 from peersim.sensitivity.analysis import pawn_medians
 from peersim.sensitivity.design import problem_for
-from peersim.sensitivity.engine import Point
+from peersim.sensitivity.evaluate import Point
 from peersim.sensitivity.figures import sensitivity_figure
 from peersim.sensitivity.testfunctions import (
     IshigamiTarget,
@@ -149,14 +149,14 @@ def test_n_is_checked_per_method() -> None:
     assert check_n("morris", 7) == (7, None)
     assert check_n("sobol", 5)[0] == 8  # rounded up first, then checked
     for method, n in (("sobol", 4), ("morris", 3), ("pawn", 39)):
-        with pytest.raises(PeersimInputError, match=f"--n {n} is too small for {method}"):
+        with pytest.raises(PeersimInputError, match=f"`n` {n} is too small for {method}"):
             check_n(method, n)  # type: ignore[arg-type]
 
 
 def test_small_n_warns_that_indices_have_not_settled() -> None:
     result = run_sensitivity(ishigami_space(), IshigamiTarget(), "sobol", 8, 1, seed=0)
     text = " ".join(result.warnings)
-    assert "increase --n" in text
+    assert "increase `n`" in text
     assert "wide ST intervals" in text or "has not settled" in text or "negative beyond" in text
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from peersim.parameters import MECHANISM_PARAMS, SITE_PARAMS
-from peersim.scenario import Scenario
-from peersim.scenario_io import default_scenario
-from peersim.sensitivity.factors import (
+from peersim.core.parameters import MECHANISM_PARAMS, SITE_PARAMS
+from peersim.core.scenario import Scenario
+from peersim.core.scenario_files import default_scenario
+from peersim.sensitivity.inputs import (
     DUMMY,
     FactorsError,
     apply_point,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from peersim.core.scenario import Scenario
 from peersim.errors import PeersimInputError
 from peersim.executor import LocalExecutor
-from peersim.scenario import Scenario
 from peersim.sensitivity import DUMMY, PeersimTarget, run_sensitivity
-from peersim.sensitivity.engine import parse_output
-from peersim.sensitivity.factors import FactorSpace, factors_from_dict
+from peersim.sensitivity.evaluate import parse_output
+from peersim.sensitivity.inputs import FactorSpace, factors_from_dict
 
 
 def _space(scenario: Scenario) -> FactorSpace:

@@ -10,11 +10,9 @@ import pytest
 
 import peersim
 from conftest import tiny_data, tiny_site
-from peersim.model.patients import PatientTable, build_patients
-from peersim.model.staff import build_posts
-from peersim.scenario import Scenario
-from peersim.scenario_io import scenario_from_dict
-from peersim.streams import (
+from peersim.core.scenario import Scenario
+from peersim.core.scenario_files import scenario_from_dict
+from peersim.core.streams import (
     MESA_STREAM_CODE,
     STREAM_CODES,
     as_seed_sequence,
@@ -23,6 +21,8 @@ from peersim.streams import (
     replicate_seeds,
     site_stream,
 )
+from peersim.model.setup import build_patients, build_posts
+from peersim.model.state import PatientTable
 
 BAD_SEEDS: list[Any] = [-1, -(2**70), 1.5, 3.0, True, False, "3", None, [1, 2]]
 

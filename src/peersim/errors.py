@@ -1,4 +1,11 @@
-"""Exceptions that carry a message meant for the person who wrote the input."""
+"""Exceptions that carry a message meant for the person who wrote the input.
+
+Messages speak in the terms of the Python API: an argument is named in
+backticks, with its value where that is the advice (`` `out` ``,
+`` `force=True` ``, `` `executor="dask"` ``). The command line translates these
+into its options (``--out``, ``--force``, ``--executor dask``), so each
+interface gives advice about what its user actually typed.
+"""
 
 from __future__ import annotations
 
@@ -13,3 +20,28 @@ class PeersimInputError(ValueError):
 
 class ScenarioError(PeersimInputError):
     """A scenario file or scenario data that cannot be used."""
+
+
+class RunsFailedError(RuntimeError):
+    """Some simulations raised (a model error, not bad input); the message gives the first."""
+
+
+class Interrupted(Exception):
+    """Work stopped by Ctrl-C after what had finished was kept.
+
+    Attributes
+    ----------
+    kept
+        Units of work kept (replicates, sample points, ...).
+    total
+        Units asked for.
+    resume
+        How to carry on, in API terms (``None`` when nothing can be resumed).
+    """
+
+    def __init__(self, kept: int, total: int, unit: str = "replicate(s)", resume: str | None = None) -> None:
+        self.kept = kept
+        self.total = total
+        self.unit = unit
+        self.resume = resume
+        super().__init__(f"interrupted; {kept} of {total} {unit} kept" + (f". {resume}" if resume else ""))

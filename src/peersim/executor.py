@@ -21,21 +21,44 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from types import TracebackType
 from typing import Any, Literal, Self
 
 from peersim.errors import PeersimInputError
+from peersim.io.provenance import code_identity
 
 ExecutorKind = Literal["local", "dask"]
 
-WORKER_PRELOAD: tuple[str, ...] = ("peersim.api",)
+WORKER_PRELOAD: tuple[str, ...] = ("peersim.model", "peersim.simulation", "peersim.ensemble.batches")
 """Modules the forkserver imports once, so each worker starts in milliseconds.
 
-Importing peersim (Mesa, pandas) takes 1-2 s; without the preload every worker
-pays it again on its first task.
+Importing the model (Mesa, pandas) takes 1-2 s; without the preload every worker
+pays it again on its first task. The forkserver starts importing them as soon as
+a pool is asked for (:func:`warm_up`, which commands call as they begin), while this process goes on with its
+own imports, so the two costs overlap instead of adding up.
 """
+
+POOL_PAYS_AFTER_SECONDS = 2.0
+"""Serial work (seconds) below which :func:`local_workers` runs in this process.
+
+Either way the model is imported once (about 2 s here): by this process, or by
+the pool's forkserver while this process reads its inputs; two workers then
+halve the work, less about 0.5 s of start-up. Below about 1.5 s of work the
+pool finishes later than this process alone; 2 s leaves room for the estimate.
+"""
+
+
+Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
+"""Makes a progress display for a phase of work: ``progress(label, total)`` yields ``advance(n)``."""
+
+
+@contextmanager
+def no_progress(_label: str, _total: int) -> Iterator[Callable[[int], None]]:
+    """Show no progress (the default progress display)."""
+    yield lambda _n: None
 
 
 @dataclass(frozen=True)
@@ -69,13 +92,6 @@ class Executor(ABC):
         ``fn`` must be a module-level function (it is pickled to workers).
         """
 
-    def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> list[Any]:
-        """Return outcomes in task order (convenient when all fit in memory)."""
-        out: list[Any] = [None] * len(tasks)
-        for index, outcome in self.imap_unordered(fn, tasks):
-            out[index] = outcome
-        return out
-
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release workers."""
 
@@ -93,14 +109,53 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 
     Workers never inherit the caller's state: tasks must be module-level
     functions and picklable data, which is what makes results independent of
-    the back end. The forkserver preloads :data:`WORKER_PRELOAD` (it only takes
-    effect if this process has not started a forkserver yet).
+    the back end.
     """
     if sys.platform.startswith("linux"):
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(WORKER_PRELOAD))
-        return context
+        warm_up()
+        return multiprocessing.get_context("forkserver")
     return multiprocessing.get_context("spawn")
+
+
+def warm_up() -> None:
+    """Start the forkserver that local pools fork their workers from, preloading :data:`WORKER_PRELOAD`.
+
+    It imports the model in its own process while this one carries on, so a
+    command that may need a pool calls this as it begins. The preload takes
+    effect only if this process has not started a forkserver yet; elsewhere than
+    on Linux (no forkserver) nothing is done.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    forkserver.set_forkserver_preload(list(WORKER_PRELOAD))
+    forkserver.ensure_running()
+
+
+def local_workers(jobs: int | None, work_seconds: float | None = None) -> int:
+    """Worker processes for a local pool: ``jobs`` if given, else every core when the work pays for it.
+
+    Parameters
+    ----------
+    jobs
+        Asked for explicitly (at least 1), or ``None`` to choose.
+    work_seconds
+        Estimated serial work; below :data:`POOL_PAYS_AFTER_SECONDS` the work
+        runs in this process (1 worker). ``None``: unknown, so every core.
+    """
+    if jobs is not None:
+        return jobs
+    if work_seconds is not None and work_seconds < POOL_PAYS_AFTER_SECONDS:
+        return 1
+    return os.cpu_count() or 1
+
+
+def _ignore_sigint() -> None:
+    """Let Ctrl-C reach only the parent, which stops the pool and keeps what finished.
+
+    A terminal sends SIGINT to every process of the foreground group; a worker
+    that took it while waiting for a task would print a traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _outcome(future: Future[tuple[int, Any]], index: int) -> tuple[int, Any]:
@@ -122,7 +177,9 @@ class LocalExecutor(Executor):
     Parameters
     ----------
     jobs
-        Worker processes; defaults to the number of CPU cores.
+        Worker processes; defaults to the number of CPU cores. With more than
+        one, the forkserver that will fork them starts at once (see
+        :data:`WORKER_PRELOAD`).
     max_in_flight
         Tasks submitted ahead of completion, per worker; bounds memory for very
         long task lists.
@@ -131,13 +188,16 @@ class LocalExecutor(Executor):
     def __init__(self, jobs: int | None = None, max_in_flight: int = 4) -> None:
         self.workers = jobs if jobs is not None else (os.cpu_count() or 1)
         if self.workers < 1:
-            raise ValueError(f"jobs must be at least 1, got {self.workers}")
+            raise PeersimInputError(f"`jobs` must be at least 1, got {self.workers}")
         self._ahead = max(1, max_in_flight) * self.workers
         self._pool: ProcessPoolExecutor | None = None
+        self._context = _mp_context() if self.workers > 1 else None
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=self._context, initializer=_ignore_sigint
+            )
         return self._pool
 
     def imap_unordered(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
@@ -203,13 +263,13 @@ class DaskExecutor(Executor):
             from distributed import Client, LocalCluster
         except ImportError as error:  # pragma: no cover - dask is a declared dependency
             raise PeersimInputError(
-                f"--executor dask needs the 'distributed' package ({error}); "
+                f"`executor=\"dask\"` needs the 'distributed' package ({error}); "
                 "install it with: pip install 'dask[distributed]'"
             ) from None
 
         self._cluster: Any = None
         if workers is not None and workers < 1:
-            raise PeersimInputError(f"--jobs must be at least 1, got {workers}")
+            raise PeersimInputError(f"`jobs` must be at least 1, got {workers}")
         if scheduler is None:
             n = workers if workers is not None else (os.cpu_count() or 1)
             with _sigint_ignored():  # workers inherit it: Ctrl-C is the parent's to handle
@@ -227,11 +287,9 @@ class DaskExecutor(Executor):
                 self.client = Client(scheduler, timeout="10s")
             except (OSError, TimeoutError, ValueError, TypeError) as error:
                 raise PeersimInputError(
-                    f"--scheduler {scheduler}: cannot connect to a Dask scheduler there ({error})"
+                    f"`scheduler` {scheduler}: cannot connect to a Dask scheduler there ({error})"
                 ) from None
             try:
-                from peersim.provenance import code_identity
-
                 check_worker_code(self.client.run(code_identity, on_error="return"), scheduler)
             except PeersimInputError:
                 self.client.close()
@@ -300,8 +358,6 @@ def check_worker_code(identities: dict[str, Any], scheduler: str) -> None:
     PeersimInputError
         Naming the first workers that differ, with what they run.
     """
-    from peersim.provenance import code_identity
-
     local = code_identity()
 
     def describe(found: Any) -> str:
@@ -320,7 +376,7 @@ def check_worker_code(identities: dict[str, Any], scheduler: str) -> None:
         listed = ", ".join(f"{address} ({found})" for address, found in list(wrong.items())[:3])
         more = f" and {len(wrong) - 3} more" if len(wrong) > 3 else ""
         raise PeersimInputError(
-            f"--scheduler {scheduler}: {len(wrong)} of {len(identities)} worker(s) do not run the model "
+            f"`scheduler` {scheduler}: {len(wrong)} of {len(identities)} worker(s) do not run the model "
             f"code this machine runs (peersim {local[0]}, model source {local[1]}): {listed}{more}. "
             "Install the same peersim commit in every worker's environment and restart the workers"
         )
@@ -355,9 +411,12 @@ def _take(queue: Iterator[tuple[int, Any]], n: int) -> list[tuple[int, Any]]:
 
 
 def make_executor(
-    kind: ExecutorKind = "local", jobs: int | None = None, scheduler: str | None = None
+    kind: ExecutorKind = "local",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    work_seconds: float | None = None,
 ) -> Executor:
-    """Return the executor a user asked for on the command line.
+    """Return the executor a user asked for.
 
     Parameters
     ----------
@@ -368,6 +427,9 @@ def make_executor(
     scheduler
         Dask scheduler address; with ``kind="dask"`` and no address a
         ``LocalCluster`` is started on localhost.
+    work_seconds
+        Estimated serial work of what will run on it: without ``jobs``, a local
+        pool is started only when it pays (see :func:`local_workers`).
 
     Raises
     ------
@@ -377,10 +439,44 @@ def make_executor(
     """
     if kind == "local":
         if scheduler is not None:
-            raise PeersimInputError("--scheduler needs --executor dask")
+            raise PeersimInputError('`scheduler` needs `executor="dask"`')
         if jobs is not None and jobs < 1:
-            raise PeersimInputError(f"--jobs must be at least 1, got {jobs}")
-        return LocalExecutor(jobs)
+            raise PeersimInputError(f"`jobs` must be at least 1, got {jobs}")
+        return LocalExecutor(local_workers(jobs, work_seconds))
     if kind == "dask":
         return DaskExecutor(scheduler=scheduler, workers=jobs)
-    raise PeersimInputError(f"unknown executor {kind!r}; use 'local' or 'dask'")
+    raise PeersimInputError(f"`executor` {kind!r} is unknown; use 'local' or 'dask'")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where an experiment runs, before anything is started: a local pool or a Dask cluster.
+
+    Attributes
+    ----------
+    kind
+        ``"local"`` (process pool, the default) or ``"dask"``.
+    jobs
+        Local worker processes, or workers of a locally started Dask cluster;
+        ``None`` lets :meth:`start` choose from the work.
+    scheduler
+        Dask scheduler address (with ``kind="dask"``).
+    """
+
+    kind: ExecutorKind = "local"
+    jobs: int | None = None
+    scheduler: str | None = None
+
+    def start(self, work_seconds: float | None = None) -> Executor:
+        """Start the executor for ``work_seconds`` of serial work (see :func:`make_executor`)."""
+        return make_executor(self.kind, self.jobs, self.scheduler, work_seconds)
+
+
+@contextmanager
+def executor_for(where: Executor | Backend | None, work_seconds: float | None = None) -> Iterator[Executor]:
+    """Yield ``where`` if it is a running executor, else start one (closed again on exit)."""
+    if isinstance(where, Executor):
+        yield where
+        return
+    with (where if where is not None else Backend()).start(work_seconds) as started:
+        yield started

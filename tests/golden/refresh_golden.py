@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from peersim import default_scenario, run_replicates
-from peersim.summary import stack_metrics, summarise
+from peersim.ensemble.summary import stack_metrics, summarise
 
 GOLDEN = Path(__file__).with_name("default_summary.json")
 SEED = 0

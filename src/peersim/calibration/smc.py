@@ -1,7 +1,7 @@
 """ABC-SMC calibration with pyabc: problem, settings, database handling and the run.
 
 * **Distance.** Each target contributes its standardised discrepancy (see
-  :meth:`~peersim.calibration.targets.BoundTarget.discrepancy`; the observation
+  :meth:`~peersim.calibration.inputs.BoundTarget.discrepancy`; the observation
   is 0 for every target). pyabc's :class:`AdaptivePNormDistance` (p = 2)
   rescales them every generation by their median absolute deviation over all
   simulated samples (Prangle 2017), floored at 1 (:func:`floored_mad`), so a
@@ -36,22 +36,29 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from peersim.calibration.model import CalibrationModel
-from peersim.calibration.posterior import Posterior
-from peersim.calibration.priors import Priors, build_priors
-from peersim.calibration.targets import BoundTargets, TargetSet, bind_targets
+from peersim.calibration.evaluate import CalibrationModel
+from peersim.calibration.inputs import (
+    BoundTargets,
+    Priors,
+    TargetSet,
+    bind_targets,
+    build_priors,
+    default_targets,
+    load_targets,
+)
+from peersim.core.parameters import MECHANISM_PARAMS
+from peersim.core.scenario import Scenario
+from peersim.core.scenario_files import default_scenario, load_scenario
 from peersim.errors import PeersimInputError
-from peersim.executor import ExecutorKind
-from peersim.parameters import MECHANISM_PARAMS
-from peersim.provenance import model_source_digest
-from peersim.scenario import Scenario
+from peersim.executor import DaskExecutor, ExecutorKind
+from peersim.io.provenance import model_source_digest, package_version
+from peersim.uncertainty import Posterior
 
 FINGERPRINT_KEY = "peersim_fingerprint"
 """Key of the fingerprint in pyabc's run metadata (``ABCSMC.json_parameters``)."""
@@ -117,22 +124,22 @@ class CalibrationSettings:
 
     def __post_init__(self) -> None:
         checks = [
-            ("--population", self.population, 10),
-            ("--generations", self.generations, 1),
-            ("--replicates", self.replicates, 1),
-            ("--ppc-draws", self.ppc_draws, 10),
+            ("population", self.population, 10),
+            ("generations", self.generations, 1),
+            ("replicates", self.replicates, 1),
+            ("ppc_draws", self.ppc_draws, 10),
         ]
-        for flag, value, least in checks:
+        for name, value, least in checks:
             if value < least:
-                raise PeersimInputError(f"{flag} must be at least {least}, got {value}")
+                raise PeersimInputError(f"`{name}` must be at least {least}, got {value}")
         if self.replicates > 10:
-            raise PeersimInputError(f"--replicates must be at most 10, got {self.replicates}")
+            raise PeersimInputError(f"`replicates` must be at most 10, got {self.replicates}")
         if self.seed < 0:
-            raise PeersimInputError(f"--seed must be non-negative, got {self.seed}")
+            raise PeersimInputError(f"`seed` must be non-negative, got {self.seed}")
         if self.jobs is not None and self.jobs < 1:
-            raise PeersimInputError(f"--jobs must be at least 1, got {self.jobs}")
+            raise PeersimInputError(f"`jobs` must be at least 1, got {self.jobs}")
         if self.scheduler is not None and self.executor != "dask":
-            raise PeersimInputError("--scheduler needs --executor dask")
+            raise PeersimInputError('`scheduler` needs `executor="dask"`')
 
     @property
     def workers(self) -> int:
@@ -160,6 +167,19 @@ class CalibrationProblem:
         """Bind targets to the scenario and build the priors (raises PeersimInputError)."""
         return cls(scenario, bind_targets(target_set, scenario), build_priors(target_set))
 
+    @classmethod
+    def load(cls, targets: Path | None = None, scenario: Path | None = None) -> CalibrationProblem:
+        """Read a targets file and a scenario file (``None``: the packaged defaults) and build the problem.
+
+        Raises
+        ------
+        PeersimInputError
+            For a missing, malformed or invalid file, naming the file and the key path.
+        """
+        target_set = load_targets(targets) if targets is not None else default_targets()
+        spec = load_scenario(scenario) if scenario is not None else default_scenario()
+        return cls.build(target_set, spec)
+
     @property
     def fixed(self) -> dict[str, float]:
         """Mechanism values held at the scenario's values (not calibrated)."""
@@ -183,7 +203,7 @@ def fingerprint(problem: CalibrationProblem, settings: CalibrationSettings) -> d
     return {
         "format": "1",
         "transition_scaling": str(TRANSITION_SCALING),
-        "peersim_version": version("peersim"),
+        "peersim_version": package_version(),
         "model_source": model_source_digest(),
         "declared_bounds": _digest(declared),
         "scenario": problem.scenario.hash,
@@ -205,8 +225,8 @@ _FINGERPRINT_MEANING = {
     "targets": "targets",
     "priors": "priors",
     "fixed": "fixed mechanism values",
-    "seed": "--seed",
-    "replicates": "--replicates",
+    "seed": "`seed`",
+    "replicates": "`replicates`",
 }
 
 
@@ -258,7 +278,7 @@ def stored_fingerprint(db: Path) -> tuple[dict[str, str], int]:
     PeersimInputError
         If ``db`` is not a pyabc database made by ``peersim calibrate``.
     """
-    import pyabc
+    import pyabc  # heavy: pyabc (about 1 s), loaded only when a calibration runs
 
     try:
         history = pyabc.History(_db_url(db), create=False)
@@ -270,8 +290,8 @@ def stored_fingerprint(db: Path) -> tuple[dict[str, str], int]:
         completed = int(history.n_populations)
     except Exception as error:  # sqlalchemy, pyabc version checks: all mean "not usable"
         raise PeersimInputError(
-            f"--db {db}: not a pyabc calibration database ({type(error).__name__}: {error}); "
-            "use another --db, or --force to replace it"
+            f"`db` {db}: not a pyabc calibration database ({type(error).__name__}: {error}); "
+            "use another `db`, or `force=True` to replace it"
         ) from None
     try:
         options = ast.literal_eval(raw) if raw else {}
@@ -280,8 +300,8 @@ def stored_fingerprint(db: Path) -> tuple[dict[str, str], int]:
             raise TypeError
     except (ValueError, SyntaxError, KeyError, TypeError):
         raise PeersimInputError(
-            f"--db {db}: a pyabc database not made by peersim calibrate (no {FINGERPRINT_KEY}); "
-            "use another --db, or --force to replace it"
+            f"`db` {db}: a pyabc database not made by peersim calibrate (no {FINGERPRINT_KEY}); "
+            "use another `db`, or `force=True` to replace it"
         ) from None
     return {str(k): str(v) for k, v in found.items()}, completed
 
@@ -303,8 +323,8 @@ def check_resumable(db: Path, expected: dict[str, str]) -> int:
             for key in differ
         )
         raise PeersimInputError(
-            f"--db {db}: made for a different calibration: {what}. It cannot be resumed; "
-            "use another --db, or --force to delete it and start over"
+            f"`db` {db}: made for a different calibration: {what}. It cannot be resumed; "
+            "use another `db`, or `force=True` to delete it and start over"
         )
     return completed
 
@@ -366,11 +386,9 @@ def _forward_pyabc_log(log: Callable[[str], None] | None) -> Iterator[None]:
 
 def make_sampler(settings: CalibrationSettings) -> tuple[Any, Callable[[], None]]:
     """Return the pyabc sampler for ``settings`` and a function that releases it."""
-    import pyabc
+    import pyabc  # heavy: pyabc (about 1 s), loaded only when a calibration runs
 
     if settings.executor == "dask":
-        from peersim.executor import DaskExecutor
-
         executor = DaskExecutor(scheduler=settings.scheduler, workers=settings.jobs)
         batch = max(1, min(DASK_BATCH_SIZE, settings.population // (2 * executor.workers)))
         sampler = pyabc.sampler.DaskDistributedSampler(dask_client=executor.client, batch_size=batch)
@@ -418,7 +436,7 @@ def run_abc(
         _delete_db(db)
     elif db.exists():
         if not db.is_file():
-            raise PeersimInputError(f"--db {db}: exists and is not a file")
+            raise PeersimInputError(f"`db` {db}: exists and is not a file")
         completed = check_resumable(db, expected)
     else:
         if not db.parent.exists():
@@ -429,7 +447,7 @@ def run_abc(
         history = _run(problem, settings, db, completed, expected, notes)
     populations = _populations(history)
     if populations.empty:
-        raise PeersimInputError(f"--db {db}: the calibration produced no generation")
+        raise PeersimInputError(f"`db` {db}: the calibration produced no generation")
     particles, weights = history.get_distribution(m=0, t=int(history.max_t))
     particles = particles[problem.priors.names].astype(float)
     posterior = Posterior(
@@ -448,7 +466,7 @@ def run_abc(
             "population": settings.population,
             "replicates": settings.replicates,
             "seed": settings.seed,
-            "version": version("peersim"),
+            "version": package_version(),
         },
     )
     return CalibrationOutcome(
@@ -471,7 +489,7 @@ def _run(
     notes: list[str],
 ) -> Any:
     """Build pyabc's ABCSMC, start or load the history, run the remaining generations."""
-    import pyabc
+    import pyabc  # heavy: pyabc (about 1 s), loaded only when a calibration runs
 
     sampler, release = make_sampler(settings)
     try:
@@ -505,7 +523,7 @@ def _run(
 
 
 def _run_id(db: Path) -> int:
-    import pyabc
+    import pyabc  # heavy: pyabc (about 1 s), loaded only when a calibration runs
 
     history = pyabc.History(_db_url(db), create=False)
     return int(history.all_runs()[-1].id)

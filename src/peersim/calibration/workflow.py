@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -18,17 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-from peersim.calibration.posterior import Posterior
-from peersim.calibration.priors import Priors
-from peersim.calibration.report import (
-    identifiability,
-    marginals_figure,
-    posterior_predictive,
-    ppc_figure,
-    predictive_draws,
-    prior_sample,
-    report_markdown,
-)
+from peersim.calibration.analysis import identifiability, posterior_predictive
+from peersim.calibration.evaluate import predictive_draws, prior_sample
+from peersim.calibration.figures import marginals_figure, ppc_figure
+from peersim.calibration.inputs import BoundTargets, Priors
+from peersim.calibration.report import report_markdown
 from peersim.calibration.smc import (
     CalibrationOutcome,
     CalibrationProblem,
@@ -37,10 +31,13 @@ from peersim.calibration.smc import (
     fingerprint,
     run_abc,
 )
-from peersim.calibration.targets import BoundTargets
+from peersim.core.scenario import Scenario
 from peersim.errors import PeersimInputError
-from peersim.executor import Executor, make_executor
-from peersim.scenario import Scenario
+from peersim.executor import Backend, Executor, executor_for, make_executor
+from peersim.io.files import OutputDirectory, save_figure, write_parquet, write_text
+from peersim.io.provenance import package_version
+from peersim.simulation import estimated_seconds
+from peersim.uncertainty import Posterior
 
 CHECK_FILES = (
     "identifiability.csv",
@@ -57,22 +54,6 @@ CALIBRATION_FILES = ("posterior.parquet", "generations.csv", *CHECK_FILES)
 """Files ``peersim calibrate`` writes into its output directory."""
 
 
-def check_out(out: Path, names: Sequence[str], force: bool) -> None:
-    """Refuse an output directory that is a file, or holds ``names``, unless ``force``.
-
-    Raises
-    ------
-    PeersimInputError
-        Naming the directory and the files that would be replaced.
-    """
-    if out.exists() and not out.is_dir():
-        raise PeersimInputError(f"--out {out}: exists and is not a directory")
-    clashes = [name for name in names if (out / name).exists()]
-    if clashes and not force:
-        shown = ", ".join(clashes[:3]) + (" ..." if len(clashes) > 3 else "")
-        raise PeersimInputError(f"--out {out}: already holds {shown}; use --force to replace them")
-
-
 def preflight(
     problem: CalibrationProblem, settings: CalibrationSettings, db: Path, out: Path, force: bool
 ) -> int:
@@ -83,10 +64,10 @@ def preflight(
     PeersimInputError
         For outputs that exist without ``force``, or a database that cannot be resumed.
     """
-    check_out(out, CALIBRATION_FILES, force)
+    OutputDirectory(out, force).check(CALIBRATION_FILES)
     if db.exists() and not force:
         if not db.is_file():
-            raise PeersimInputError(f"--db {db}: exists and is not a file")
+            raise PeersimInputError(f"`db` {db}: exists and is not a file")
         return check_resumable(db, fingerprint(problem, settings))
     return 0
 
@@ -138,14 +119,16 @@ def write_check(
     """Write tables, figures, report and a JSON record of a check into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    result.identifiability.to_csv(out / "identifiability.csv", index=False)
-    result.ppc.to_csv(out / "ppc.csv", index=False)
-    result.draws.to_parquet(out / "ppc_draws.parquet", index=False)
+    write_text(out / "identifiability.csv", result.identifiability.to_csv(index=False))
+    write_text(out / "ppc.csv", result.ppc.to_csv(index=False))
+    write_parquet(out / "ppc_draws.parquet", result.draws)
     written += [out / "identifiability.csv", out / "ppc.csv", out / "ppc_draws.parquet"]
     figures = {"marginals": "marginals.png", "ppc": "ppc.png"}
-    marginals_figure(result.posterior, priors, result.identifiability).savefig(out / "marginals.png", dpi=110)
+    save_figure(
+        marginals_figure(result.posterior, priors, result.identifiability), out / "marginals.png", dpi=110
+    )
     posterior_draws = result.draws[result.draws["draws_from"] == "posterior"]
-    ppc_figure(result.ppc, posterior_draws, targets).savefig(out / "ppc.png", dpi=110)
+    save_figure(ppc_figure(result.ppc, posterior_draws, targets), out / "ppc.png", dpi=110)
     written += [out / "marginals.png", out / "ppc.png"]
     text = report_markdown(
         title=title,
@@ -156,7 +139,7 @@ def write_check(
         targets=targets,
         figures=figures,
     )
-    (out / "report.md").write_text(text, encoding="utf-8")
+    write_text(out / "report.md", text)
     record = {
         **summary,
         "posterior": result.posterior.describe(),
@@ -165,7 +148,7 @@ def write_check(
     }
     if populations is not None:
         record["generations"] = populations.to_dict(orient="records")
-    (out / "calibration.json").write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
+    write_text(out / "calibration.json", json.dumps(record, indent=2, default=_json_default) + "\n")
     written += [out / "report.md", out / "calibration.json"]
     return written
 
@@ -220,7 +203,7 @@ def calibrate(
         executor.close()
     out.mkdir(parents=True, exist_ok=True)
     outcome.posterior.save(out / "posterior.parquet", problem.scenario.hash, settings.seed)
-    outcome.populations.to_csv(out / "generations.csv", index=False)
+    write_text(out / "generations.csv", outcome.populations.to_csv(index=False))
     summary = {
         "targets": f"{problem.targets.target_set.spec.name} ({problem.targets.target_set.source})",
         "scenario": f"{problem.scenario.name} (hash {problem.scenario.hash})",
@@ -237,7 +220,7 @@ def calibrate(
         "ABC-SMC wall time": f"{float(outcome.populations['wall_time'].sum()):.0f} s over all generations "
         f"({outcome.seconds:.0f} s in this invocation)",
         "posterior predictive draws": settings.ppc_draws,
-        "peersim": version("peersim"),
+        "peersim": package_version(),
         "pyabc": version("pyabc"),
         "python": platform.python_version(),
     }
@@ -269,18 +252,52 @@ def check_posterior(
     seed: int,
     out: Path | None,
     force: bool = False,
-    executor: Executor | None = None,
+    executor: Executor | Backend | None = None,
 ) -> tuple[CheckResult, list[Path]]:
-    """Posterior predictive check of an existing posterior against ``problem``'s targets."""
+    """Posterior predictive check of an existing posterior against ``problem``'s targets.
+
+    Parameters
+    ----------
+    posterior
+        The posterior checked; it needs a column for every parameter the targets calibrate.
+    problem
+        Scenario, targets and priors.
+    draws
+        Posterior predictive draws (and as many prior predictive draws).
+    seed
+        Base seed of the draws' replicates.
+    out
+        Directory for the files of :data:`CHECK_FILES`, or ``None`` to write nothing.
+    force
+        Replace those files if ``out`` already holds them.
+    executor
+        Where the draws run: a running executor, a :class:`~peersim.executor.Backend`
+        to start (a local pool only when the work pays for it), or ``None`` for that default.
+
+    Returns
+    -------
+    tuple
+        The :class:`CheckResult` and the files written.
+
+    Raises
+    ------
+    PeersimInputError
+        For outputs that exist without ``force``, or a posterior that does not
+        match the scenario or lacks a calibrated parameter (checked before any
+        simulation starts).
+    """
     if out is not None:
-        check_out(out, CHECK_FILES, force)
+        OutputDirectory(out, force).check(CHECK_FILES)
+    posterior.check_against(problem.scenario)
     missing = [name for name in problem.priors.names if name not in posterior.parameters]
     if missing:
         raise PeersimInputError(
             f"{posterior.source}: has no column for calibrated parameter(s) {', '.join(missing)} "
             f"that {problem.targets.target_set.source} calibrates ([priors] parameters)"
         )
-    result = check(posterior, problem.scenario, problem.targets, problem.priors, draws, seed, executor)
+    work = 2 * draws * estimated_seconds(problem.scenario)  # posterior and prior predictive
+    with executor_for(executor, work) as pool:
+        result = check(posterior, problem.scenario, problem.targets, problem.priors, draws, seed, pool)
     written: list[Path] = []
     if out is not None:
         summary = {
@@ -290,7 +307,7 @@ def check_posterior(
             "scenario": f"{problem.scenario.name} (hash {problem.scenario.hash})",
             "posterior predictive draws": draws,
             "seed": seed,
-            "peersim": version("peersim"),
+            "peersim": package_version(),
         }
         written = write_check(out, result, problem.targets, problem.priors, summary, "Posterior check")
     return result, written

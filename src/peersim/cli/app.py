@@ -1,12 +1,31 @@
-"""The ``peersim`` command: one Typer app, with input errors turned into clean exits."""
+"""The ``peersim`` command: one Typer app, with library errors turned into clean exits.
+
+Each command lives in a module of its own, which imports the library only
+inside the command's body, so ``peersim --help`` and ``peersim COMMAND --help``
+answer without loading Mesa, pandas or SciPy.
+"""
 
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import Any
 
 import typer
 
-from peersim.errors import PeersimInputError
+from peersim.cli import (
+    calibrate,
+    compare,
+    plan,
+    plot,
+    ppc,
+    run,
+    schema,
+    sensitivity,
+    validate,
+)
+from peersim.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_RUNS_FAILED, flags, warn
+from peersim.errors import Interrupted, PeersimInputError, RunsFailedError
 
 app = typer.Typer(
     name="peersim",
@@ -15,43 +34,41 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-EXIT_BAD_INPUT = 2
-"""Exit status for bad user input (the same as for a bad command-line option)."""
+for name, module in (
+    ("run", run),
+    ("compare", compare),
+    ("plot", plot),
+    ("validate", validate),
+    ("schema", schema),
+    ("sensitivity", sensitivity),
+    ("calibrate", calibrate),
+    ("ppc", ppc),
+    ("plan", plan),
+):
+    app.command(name)(module.command)
 
 
-def fail(message: str) -> typer.Exit:
-    """Print ``message`` to stderr as a peersim error and return the exit to raise."""
-    typer.echo(f"peersim: error: {message}", err=True)
-    return typer.Exit(EXIT_BAD_INPUT)
-
-
-def _register() -> None:
-    from peersim.cli import compare_command, plot_command, run_command, scenario_commands
-
-    app.command("run")(run_command.run_cmd)
-    app.command("validate")(scenario_commands.validate_cmd)
-    app.command("schema")(scenario_commands.schema_cmd)
-    app.command("compare")(compare_command.compare_cmd)
-    app.command("plot")(plot_command.plot_cmd)
-    from peersim.cli.sensitivity_command import sensitivity_cmd
-
-    app.command("sensitivity")(sensitivity_cmd)
-    from peersim.cli.calibrate_command import calibrate_cmd, ppc_cmd
-
-    app.command("calibrate")(calibrate_cmd)
-    app.command("ppc")(ppc_cmd)
-    from peersim.cli.plan_command import plan_cmd
-
-    app.command("plan")(plan_cmd)
+def _show_warning(message: Any, *_args: Any, **_kwargs: Any) -> None:
+    warn(str(message))
 
 
 def main() -> None:
     """Entry point of the ``peersim`` console script."""
-    _register()
+    previous = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         app()
     except PeersimInputError as error:
-        typer.echo(f"peersim: error: {error}", err=True)
+        typer.echo(f"peersim: error: {flags(str(error))}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except RunsFailedError as error:
+        typer.echo(f"peersim: {flags(str(error))}", err=True)
+        sys.exit(EXIT_RUNS_FAILED)
+    except Interrupted as error:
+        typer.echo(f"\npeersim: {flags(str(error))}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        warnings.showwarning = previous

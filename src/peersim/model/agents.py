@@ -2,75 +2,73 @@
 
 Supervisors hold their own state and choose whom to supervise each week.
 Peer workers, ward staff and patients are many and follow the same rules, so,
-as in Starsim, their state is kept in columns (:mod:`peersim.model.staff`,
-:mod:`peersim.model.patients`) and their rules run for all of them at once; each
-of these agents is a view onto its row, exposing the state a user would expect
-to inspect on an agent.
+as in Starsim, their state is kept in columns (:mod:`peersim.model.state`) and
+their rules run for all of them at once (:mod:`peersim.model.rules`); each of
+these agents is a view onto its row, exposing the state a user would expect to
+inspect on an agent. Mesa's ``model.agents_by_type`` is the one registry of them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import mesa
-import numpy as np
 
+from peersim.core.results import FIDELITY_DOMAINS
+from peersim.core.scenario import Mechanisms, Site
 from peersim.model import constants as c
-
-if TYPE_CHECKING:
-    from peersim.model.model import PeerSupportModel
+from peersim.model.state import PatientTable, PostTable, WardTable, WeekLedger
 
 
 class PeerWorker(mesa.Agent):
     """A peer worker post: the person in it, or a vacancy while it is being filled.
 
-    The state lives in the model's :class:`~peersim.model.staff.PostTable`; these
-    properties read row :attr:`post` of it. The weekly rules are in
-    :mod:`peersim.model.staff`.
+    The state lives in the model's :class:`~peersim.model.state.PostTable`; these
+    properties read row :attr:`post` of it.
     """
 
-    model: PeerSupportModel
-
-    def __init__(self, model: PeerSupportModel, site_index: int, post: int) -> None:
+    def __init__(
+        self, model: mesa.Model, site_index: int, post: int, posts: PostTable, patients: PatientTable
+    ) -> None:
         super().__init__(model)
         self.site_index = site_index
         self.post = post
+        self._posts = posts
+        self._patients = patients
 
     @property
     def fidelity(self) -> dict[str, float]:
         """Current practice per fidelity domain, 0-1 (1 = as the manual)."""
-        row = self.model.posts.fidelity[self.post]
-        return {name: float(v) for name, v in zip(c.FIDELITY_DOMAINS, row, strict=True)}
+        row = self._posts.fidelity[self.post]
+        return {name: float(v) for name, v in zip(FIDELITY_DOMAINS, row, strict=True)}
 
     @property
     def fidelity_index(self) -> float:
         """Mean of the four fidelity domains, 0-1."""
-        return float(self.model.posts.fidelity[self.post].mean())
+        return float(self._posts.fidelity[self.post].mean())
 
     @property
     def strain(self) -> float:
         """Work strain, 0-1."""
-        return float(self.model.posts.strain[self.post])
+        return float(self._posts.strain[self.post])
 
     @property
     def in_post(self) -> bool:
         """Whether someone holds the post (it is not vacant)."""
-        return bool(self.model.posts.vacancy_weeks_left[self.post] <= 0.0)
+        return bool(self._posts.vacancy_weeks_left[self.post] <= 0.0)
 
     @property
     def absent(self) -> bool:
         """Off work this week."""
-        return bool(self.model.posts.absent[self.post])
+        return bool(self._posts.absent[self.post])
 
     @property
     def caseload(self) -> int:
         """Participants allocated and still in support."""
-        return int(self.model.caseloads()[self.post])
+        return int(self._patients.caseloads(len(self._posts))[self.post])
 
     @property
     def contacts_total(self) -> int:
         """Contacts delivered from this post so far."""
-        return int(self.model.posts.contacts_total[self.post])
+        return int(self._posts.contacts_total[self.post])
 
 
 class Supervisor(mesa.Agent):
@@ -91,33 +89,36 @@ class Supervisor(mesa.Agent):
         Supervision sessions so far.
     """
 
-    model: PeerSupportModel
-
-    def __init__(self, model: PeerSupportModel, site_index: int) -> None:
+    def __init__(
+        self,
+        model: mesa.Model,
+        site_index: int,
+        site: Site,
+        mechanisms: Mechanisms,
+        post_list: tuple[int, ...],
+    ) -> None:
         super().__init__(model)
         self.site_index = site_index
-        site = model.spec.sites[site_index]
-        mech = model.spec.mechanisms
         nfp = site.host == "not_for_profit"
-        boundary = mech.rel_host_boundary * c.BOUNDARY_SUPERVISOR_HOURS if nfp else 0.0
+        boundary = mechanisms.rel_host_boundary * c.BOUNDARY_SUPERVISOR_HOURS if nfp else 0.0
         self.hours_for_supervision = max(0.0, site.supervisor_hours_per_week - boundary)
-        travel_hours = mech.rel_geography * site.travel_minutes_one_way / 60.0
+        travel_hours = mechanisms.rel_geography * site.travel_minutes_one_way / 60.0
         self.hours_per_session = (
             c.SUPERVISION_SESSION_HOURS + 2.0 * travel_hours * c.SUPERVISION_IN_PERSON_SHARE
         )
-        self._cohesion_target_scale = mech.rel_supervision / (1.0 + travel_hours)
+        self._cohesion_target_scale = mechanisms.rel_supervision / (1.0 + travel_hours)
         self._sessions_per_week = self.hours_for_supervision / self.hours_per_session
-        self.post_list: list[int] = np.flatnonzero(model.posts.site == site_index).tolist()
+        self.post_list: list[int] = list(post_list)
         """Peer worker posts this supervisor supervises."""
         self.bank = 0.0
         self.cohesion = 0.5
         self.sessions_delivered = 0
         self.sessions_this_week = 0
 
-    def step(self) -> None:
-        """Deliver this week's supervision sessions and update team cohesion."""
-        present = self.model.week_present
-        waited = self.model.week_since_supervision
+    def step(self, ledger: WeekLedger) -> None:
+        """Deliver this week's supervision sessions, marking them in ``ledger``; update team cohesion."""
+        present = ledger.present
+        waited = ledger.waited
         team = [post for post in self.post_list if present[post]]
         self.bank = min(self.bank + self._sessions_per_week, len(team) + 1.0)
         n = min(int(self.bank), len(team))
@@ -125,7 +126,7 @@ class Supervisor(mesa.Agent):
         if n:
             if n < len(team):
                 team.sort(key=lambda post: -waited[post])
-            supervised = self.model.week_supervised
+            supervised = ledger.supervised
             for post in team[:n]:
                 supervised[post] = True
             self.bank -= n
@@ -141,90 +142,100 @@ class Supervisor(mesa.Agent):
 class WardStaff(mesa.Agent):
     """A member of ward staff, whose acceptance of peer workers evolves.
 
-    The state lives in the model's :class:`~peersim.model.staff.WardTable`; these
+    The state lives in the model's :class:`~peersim.model.state.WardTable`; these
     properties read row :attr:`row` of it.
     """
 
-    model: PeerSupportModel
-
-    def __init__(self, model: PeerSupportModel, site_index: int, row: int) -> None:
+    def __init__(self, model: mesa.Model, site_index: int, row: int, ward: WardTable) -> None:
         super().__init__(model)
         self.site_index = site_index
         self.row = row
+        self._ward = ward
 
     @property
     def acceptance(self) -> float:
         """Acceptance of peer workers, 0-1."""
-        return float(self.model.ward.acceptance[self.row])
+        return float(self._ward.acceptance[self.row])
 
     @property
     def good_contacts(self) -> int:
         """Ward contacts with peer workers that went well."""
-        return int(self.model.ward.good_contacts[self.row])
+        return int(self._ward.good_contacts[self.row])
 
     @property
     def poor_contacts(self) -> int:
         """Ward contacts with peer workers that went poorly."""
-        return int(self.model.ward.poor_contacts[self.row])
+        return int(self._ward.poor_contacts[self.row])
 
 
 class Patient(mesa.Agent):
     """A trial participant (or, in service mode, an eligible inpatient).
 
-    The state lives in the model's patient table; these properties read row
-    :attr:`row` of it.
+    The state lives in the model's :class:`~peersim.model.state.PatientTable`;
+    these properties read row :attr:`row` of it.
     """
 
-    model: PeerSupportModel
-
-    def __init__(self, model: PeerSupportModel, row: int) -> None:
+    def __init__(
+        self,
+        model: mesa.Model,
+        row: int,
+        patients: PatientTable,
+        site_names: tuple[str, ...],
+        engaged_min_contacts: int,
+    ) -> None:
         super().__init__(model)
         self.row = row
+        self._patients = patients
+        self._site_names = site_names
+        self._engaged_min_contacts = engaged_min_contacts
 
     @property
     def site(self) -> str:
         """Name of the participant's site."""
-        return self.model.spec.sites[int(self.model.patients.site[self.row])].name
+        return self._site_names[int(self._patients.site[self.row])]
 
     @property
     def offered_peer_support(self) -> bool:
         """Randomised to (trial) or offered (service) peer support."""
-        return bool(self.model.patients.offered[self.row])
+        return bool(self._patients.offered[self.row])
 
     @property
     def admit_week(self) -> int:
         """Week of the index admission."""
-        return int(self.model.patients.admit_week[self.row])
+        return int(self._patients.admit_week[self.row])
 
     @property
     def discharge_week(self) -> int:
         """Week of discharge from the index admission."""
-        return int(self.model.patients.discharge_week[self.row])
+        return int(self._patients.discharge_week[self.row])
 
     @property
     def peer_worker(self) -> PeerWorker | None:
         """Allocated peer worker post, if any."""
-        post = int(self.model.patients.peer_worker[self.row])
-        return self.model.peer_workers[post] if post >= 0 else None
+        post = int(self._patients.peer_worker[self.row])
+        if post < 0:
+            return None
+        worker: PeerWorker = self.model.agents_by_type[PeerWorker].to_list()[post]
+        return worker
 
     @property
     def contacts(self) -> int:
         """Peer support contacts so far (ward and community)."""
-        return int(self.model.patients.contacts[self.row])
+        return int(self._patients.contacts[self.row])
 
     @property
     def engaged(self) -> bool:
         """At least ``engaged_min_contacts`` contacts (ENRICH: 2)."""
-        return self.contacts >= self.model.spec.protocol.engaged_min_contacts
+        return self.contacts >= self._engaged_min_contacts
 
     @property
     def relationship(self) -> float:
         """Strength of the relationship with the peer worker, 0-1."""
-        return float(self.model.patients.relationship[self.row])
+        return float(self._patients.relationship[self.row])
 
     @property
     def readmitted(self) -> bool:
         """Readmitted by the current week."""
-        p = self.model.patients
+        p = self._patients
         week = int(p.readmit_week[self.row])
         return week >= 0 and int(p.discharge_week[self.row]) + week <= self.model.steps

@@ -1,20 +1,12 @@
 """Structural constants of the model: fixed shapes, not calibrated strengths.
 
 These set the *form* of each rule; the uncertain *strengths* live in
-:data:`peersim.parameters.MECHANISM_PARAMS` and multiply them. All are
-assumptions, chosen so that the default scenario lands near the ENRICH figures in
-``shared/domain.md``; docs/odd.md lists them with their units.
+:data:`peersim.core.parameters.MECHANISM_PARAMS` and multiply them. All are
+assumptions, chosen so that the default scenario lands near the published ENRICH
+figures; docs/odd.md lists them with their units.
 """
 
 from __future__ import annotations
-
-FIDELITY_DOMAINS: tuple[str, ...] = (
-    "trusting_relationships",
-    "reciprocity_mutuality",
-    "leadership_choice_control",
-    "strengths_community",
-)
-"""The four domains of the peer support fidelity index (Gillard et al. 2021)."""
 
 # Fidelity (0-1 per domain; 1 = practice fully consistent with the manual).
 FIDELITY_AFTER_TRAINING = 0.75

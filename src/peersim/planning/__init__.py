@@ -13,12 +13,14 @@ answers three questions a service planning peer support for discharge asks:
    cost (:func:`~peersim.planning.analysis.rank_levers`).
 3. **What is the cheapest mix that reaches our target?** An exhaustive search
    of the lever grid with targets as chance constraints
-   (:func:`~peersim.planning.analysis.search`, :mod:`~peersim.planning.targets`).
+   (:func:`~peersim.planning.search.search`).
 
-Modules, in the order a plan uses them: :mod:`~peersim.planning.costs` (costs
-files), :mod:`~peersim.planning.levers` (lever grid, plan costs),
-:mod:`~peersim.planning.targets`, :mod:`~peersim.planning.evaluate` (runs on an
-executor), :mod:`~peersim.planning.analysis`, :mod:`~peersim.planning.workflow`
-(end to end), :mod:`~peersim.planning.figures` and
-:mod:`~peersim.planning.report`. See ``docs/planning.md``.
+Modules, in the order a plan uses them: :mod:`~peersim.planning.inputs` (the
+site, costs file, targets and budget, parsed and checked),
+:mod:`~peersim.planning.levers` (lever grid, plan costs, lever steps),
+:mod:`~peersim.planning.evaluate` (runs on an executor),
+:mod:`~peersim.planning.analysis` (prediction, ranking, frontier),
+:mod:`~peersim.planning.search`, :mod:`~peersim.planning.workflow` (end to
+end), :mod:`~peersim.planning.figures` and :mod:`~peersim.planning.report`
+(JSON, Markdown and the output files). See ``docs/planning.md``.
 """

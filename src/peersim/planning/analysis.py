@@ -1,8 +1,9 @@
-"""Prediction, lever ranking, the search for the cheapest plan, and the frontier.
+"""What the replicates say about plans: prediction, cost per readmission averted, lever ranking, frontier.
 
-Everything here works on outcomes already run (an
-:class:`~peersim.planning.evaluate.OutcomeStore`); the search asks for more
-replicates through a callback, so it runs on any executor.
+Everything here reads outcomes already run (:class:`PlanOutcomes`, over an
+:class:`~peersim.planning.evaluate.OutcomeStore`); nothing runs the model. The
+search for the cheapest plan, which asks for more replicates, is
+:mod:`peersim.planning.search`.
 
 Intervals
 ---------
@@ -10,48 +11,29 @@ Intervals
   95% *range* of single-year outcomes (2.5th-97.5th percentile over replicates,
   as ``peersim run`` does: posterior and noise together) and the 95%
   t-interval of the mean (how precisely the replicates pin the expectation).
-* **Lever ranking** reuses :func:`peersim.compare.paired_differences`: each
+* **Lever ranking** reuses :func:`peersim.stats.paired_differences`: each
   lever step is run on the same replicate seeds as the site as given, and the
   interval is the 95% t-interval of the mean paired difference.
-
-Search
-------
-The lever grid is searched exhaustively, in two stages:
-
-1. **screen**: every plan runs a few replicates (common random numbers);
-2. **confirm**: plans whose screen cannot rule out the targets (upper Wilson
-   bound >= the required probability) are taken, in order of expected cost,
-   through doubling replicate counts up to the full count, and dropped as soon
-   as their upper bound falls below the probability; a plan is accepted only
-   at the full count (lower Wilson bound >= the probability; see
-   :mod:`peersim.planning.targets`). This goes on until a plan is accepted and
-   no cheaper candidate is left. Committed costs are exact and travel is never negative, so a plan
-   whose committed cost exceeds the accepted plan's expected cost cannot be
-   cheaper: the first accepted plan in this order is the cheapest in the grid.
-
-A plan is *within budget* when the upper end of the 95% interval of its
-expected yearly cost (resourcing, known exactly, plus simulated travel) is at
-most the budget.
+* **Plan statistics** judge how often a plan meets every target with one-sided
+  Wilson bounds (:func:`peersim.stats.wilson_bounds`, see
+  :mod:`peersim.planning.inputs`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from peersim.compare import paired_differences, t_quantile
-from peersim.planning.costs import Costs
+from peersim.core.results import OVERALL
 from peersim.planning.evaluate import OUTCOMES, OutcomeStore
-from peersim.planning.levers import LEVER_LABELS, LeverSpace, LeverValue, PlanCost, PlanningSite, travel_cost
-from peersim.planning.targets import DEFAULT_PROBABILITY, Target, wilson_bounds
-from peersim.results import OVERALL
-from peersim.scenario import Scenario
-from peersim.summary import INTERVAL
+from peersim.planning.inputs import Costs, LeverValue, PlanningSite, Target
+from peersim.planning.levers import LEVER_LABELS, PlanSpec, Step, travel_cost
+from peersim.stats import mean_interval, paired_differences, percentile_interval, wilson_bounds
 
 PLAN_COLUMNS: tuple[str, ...] = (
     *OUTCOMES,
@@ -93,39 +75,6 @@ GAIN_PER = 10_000.0
 """Gains are reported per this much added yearly cost (10,000 in the costs file's currency)."""
 
 
-@dataclass(frozen=True)
-class PlanSpec:
-    """One plan of the grid: its lever settings, scenario and yearly resourcing cost."""
-
-    index: int
-    levers: dict[str, LeverValue]
-    scenario: Scenario
-    cost: PlanCost
-
-
-def build_plans(site: PlanningSite, space: LeverSpace, costs: Costs) -> tuple[list[PlanSpec], int]:
-    """Every plan of the grid and the index of the site as given.
-
-    Raises
-    ------
-    ScenarioError
-        If a lever combination fails scenario validation (named with the plan).
-    """
-    from peersim.planning.levers import plan_cost
-
-    current = space.current
-    plans = []
-    current_index = -1
-    for index, levers in enumerate(space.plans()):
-        scenario = site.with_levers(levers)
-        plans.append(PlanSpec(index, levers, scenario, plan_cost(levers, costs, str(current["host"]))))
-        if levers == current:
-            current_index = index
-    if current_index < 0:  # pragma: no cover - the site's values are always in the grid
-        raise RuntimeError("the site as given is not in the lever grid")
-    return plans, current_index
-
-
 def plan_frame(store: OutcomeStore, spec: PlanSpec, n: int, site: PlanningSite, costs: Costs) -> pd.DataFrame:
     """Per-replicate outcomes of a plan (replicates ``0 .. n - 1``) with its yearly costs.
 
@@ -155,19 +104,112 @@ def long_frame(frame: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     return long[["site", "metric", "value", "replicate"]]
 
 
-def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided t-interval of the mean of the finite values (NaN when undefined)."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(values.mean())
-    if values.size < 2:
-        return mean, math.nan, math.nan
-    half = (
-        t_quantile(0.5 + confidence / 2, values.size - 1) * float(values.std(ddof=1)) / math.sqrt(values.size)
+# ---------------------------------------------------------------------------
+# Chance constraints and plan summaries
+
+
+@dataclass(frozen=True)
+class PlanStats:
+    """What the replicates held so far say about one plan.
+
+    Attributes
+    ----------
+    index
+        The plan's index in the grid.
+    n
+        Replicates held (``0 .. n - 1``); ``failed`` of them raised (NaN outcomes).
+    failed
+        Replicates that failed.
+    cost_committed
+        Yearly resourcing cost (exact), in the costs file's currency.
+    cost_mean, cost_hi
+        Mean expected yearly cost including travel, and the upper end of its
+        95% t-interval (the mean itself with fewer than 2 replicates).
+    means
+        Mean of each column of :data:`PLAN_COLUMNS` over the replicates (NaN if none).
+    successes
+        Replicates meeting every target (without targets: replicates that did not fail).
+    target_shares
+        Share of replicates (0-1) meeting each target, by its text.
+    lower, upper
+        One-sided Wilson bounds (0-1) of the share meeting every target.
+    """
+
+    index: int
+    n: int
+    failed: int
+    cost_committed: float
+    cost_mean: float
+    cost_hi: float
+    means: dict[str, float]
+    successes: int
+    target_shares: dict[str, float]
+    lower: float
+    upper: float
+
+    @property
+    def share(self) -> float:
+        """Share of replicates meeting every target."""
+        return self.successes / self.n if self.n else math.nan
+
+
+def plan_stats(
+    frame: pd.DataFrame, spec: PlanSpec, targets: Sequence[Target], confidence: float
+) -> PlanStats:
+    """Summarise a plan's replicates: costs, means and how often it meets every target.
+
+    Parameters
+    ----------
+    frame
+        The plan's per-replicate table (:func:`plan_frame`).
+    spec
+        The plan.
+    targets
+        Targets every replicate is judged against (none: every finished replicate counts).
+    confidence
+        One-sided confidence of the Wilson bounds, in (0, 1).
+    """
+    n = len(frame)
+    failed = int(frame["participants"].isna().sum())
+    met = np.ones(n, dtype=bool)
+    shares: dict[str, float] = {}
+    for target in targets:
+        hit = target.met(frame[target.metric].to_numpy())
+        shares[target.text] = float(hit.mean()) if n else math.nan
+        met &= hit
+    successes = int(met.sum()) if targets else n - failed
+    lower, upper = wilson_bounds(successes, n, confidence)
+    cost_mean, _, cost_hi = mean_interval(frame["cost_total"].to_numpy())
+    if not np.isfinite(cost_hi):
+        cost_hi = cost_mean
+    means = {
+        column: float(np.nanmean(frame[column])) if frame[column].notna().any() else math.nan
+        for column in PLAN_COLUMNS
+    }
+    return PlanStats(
+        spec.index, n, failed, spec.cost.committed, cost_mean, cost_hi, means, successes, shares, lower, upper
     )
-    return mean, mean - half, mean + half
+
+
+class PlanOutcomes(Protocol):
+    """The plans of a grid and what their replicates held so far say: what ranking and frontier read.
+
+    :class:`peersim.planning.workflow.PlanEvaluator` is the one used by
+    :func:`peersim.planning.workflow.plan`.
+    """
+
+    @property
+    def plans(self) -> Sequence[PlanSpec]:
+        """Every plan of the grid, in grid order (``plans[i].index == i``)."""
+        ...
+
+    def frame(self, index: int) -> pd.DataFrame:
+        """Per-replicate table of plan ``index`` over the replicates held (:func:`plan_frame`)."""
+        ...
+
+    def stats(self, index: int) -> PlanStats:
+        """Statistics of plan ``index`` from the replicates held (:func:`plan_stats`)."""
+        ...
 
 
 # ---------------------------------------------------------------------------
@@ -207,7 +249,7 @@ def prediction(frame: pd.DataFrame) -> list[PredictionRow]:
         finite = values[np.isfinite(values)]
         mean, ci_lo, ci_hi = mean_interval(finite)
         if finite.size:
-            lo, hi = (float(v) for v in np.percentile(finite, INTERVAL))
+            lo, hi = percentile_interval(finite)
         else:
             lo = hi = math.nan
         rows.append(PredictionRow(metric, description, mean, lo, hi, ci_lo, ci_hi, int(finite.size)))
@@ -262,7 +304,7 @@ class LeverStep:
         Mean paired change in yearly cost including travel.
     differences
         Paired differences (step - as given) of :data:`RANKING_METRICS`, from
-        :func:`peersim.compare.paired_differences`.
+        :func:`peersim.stats.paired_differences`.
     gain, gain_lo, gain_hi
         Change in the rank metric (sign turned so that positive is better),
         with its 95% interval.
@@ -311,9 +353,9 @@ class Ranking:
 
 
 def rank_levers(
-    base: pd.DataFrame,
-    steps: Sequence[tuple[str, LeverValue, LeverValue, str, PlanSpec, pd.DataFrame]],
-    base_cost: PlanCost,
+    outcomes: PlanOutcomes,
+    current: int,
+    steps: Sequence[Step],
     metric: str = DEFAULT_RANK_METRIC,
     higher_is_better: bool = True,
 ) -> Ranking:
@@ -321,13 +363,13 @@ def rank_levers(
 
     Parameters
     ----------
-    base
-        Per-replicate table of the site as given (:func:`plan_frame`).
+    outcomes
+        The grid with the replicates held; each stepped plan must hold the same
+        replicates as the site as given.
+    current
+        Index of the site as given.
     steps
-        ``(lever, before, after, direction, plan, table)`` per step; ``table``
-        covers the same replicates as ``base``.
-    base_cost
-        Resourcing cost of the site as given.
+        The lever steps to rank (:func:`peersim.planning.levers.lever_steps`).
     metric
         Rank metric; ``higher_is_better`` says its direction.
 
@@ -340,16 +382,17 @@ def rank_levers(
     when the site is at the top of a lever's range) follow, ordered by gain.
     """
     metrics = sorted({*RANKING_METRICS, metric})
-    base_long = long_frame(base, metrics)
+    base_long = long_frame(outcomes.frame(current), metrics)
+    base_committed = outcomes.plans[current].cost.committed
     out = []
     sign = 1.0 if higher_is_better else -1.0
-    for lever, before, after, direction, spec, table in steps:
-        diffs = paired_differences(base_long, long_frame(table, metrics), lever)
+    for step in steps:
+        diffs = paired_differences(base_long, long_frame(outcomes.frame(step.plan), metrics), step.lever)
         row = diffs[diffs["metric"] == metric].iloc[0]
         gain, lo, hi = (sign * float(row[k]) for k in ("difference", "lo", "hi"))
         if sign < 0:
             lo, hi = hi, lo
-        delta_committed = spec.cost.committed - base_cost.committed
+        delta_committed = outcomes.plans[step.plan].cost.committed - base_committed
         cost_row = diffs[diffs["metric"] == "cost_total"].iloc[0]
         delta_cost = float(cost_row["difference"])
         per: tuple[float | None, float | None, float | None] = (None, None, None)
@@ -357,12 +400,12 @@ def rank_levers(
             per = (gain / delta_cost * GAIN_PER, lo / delta_cost * GAIN_PER, hi / delta_cost * GAIN_PER)
         out.append(
             LeverStep(
-                lever,
-                LEVER_LABELS[lever],
-                before,
-                after,
-                direction,
-                spec.index,
+                step.lever,
+                LEVER_LABELS[step.lever],
+                step.before,
+                step.after,
+                step.direction,
+                step.plan,
                 delta_committed,
                 delta_cost,
                 diffs,
@@ -382,250 +425,10 @@ def _finite(value: float | None) -> float:
 
 
 # ---------------------------------------------------------------------------
-# Chance constraints and plan summaries
-
-
-@dataclass(frozen=True)
-class PlanStats:
-    """What the replicates held so far say about one plan."""
-
-    index: int
-    n: int
-    failed: int
-    cost_committed: float
-    cost_mean: float
-    cost_hi: float
-    means: dict[str, float]
-    successes: int
-    """Replicates meeting every target."""
-    target_shares: dict[str, float]
-    lower: float
-    upper: float
-
-    @property
-    def share(self) -> float:
-        """Share of replicates meeting every target."""
-        return self.successes / self.n if self.n else math.nan
-
-
-def plan_stats(
-    frame: pd.DataFrame, spec: PlanSpec, targets: Sequence[Target], confidence: float
-) -> PlanStats:
-    """Summarise a plan's replicates: costs, means and how often it meets every target."""
-    n = len(frame)
-    failed = int(frame["participants"].isna().sum())
-    met = np.ones(n, dtype=bool)
-    shares: dict[str, float] = {}
-    for target in targets:
-        hit = target.met(frame[target.metric].to_numpy())
-        shares[target.text] = float(hit.mean()) if n else math.nan
-        met &= hit
-    successes = int(met.sum()) if targets else n - failed
-    lower, upper = wilson_bounds(successes, n, confidence)
-    cost_mean, _, cost_hi = mean_interval(frame["cost_total"].to_numpy())
-    if not np.isfinite(cost_hi):
-        cost_hi = cost_mean
-    means = {
-        column: float(np.nanmean(frame[column])) if frame[column].notna().any() else math.nan
-        for column in PLAN_COLUMNS
-    }
-    return PlanStats(
-        spec.index, n, failed, spec.cost.committed, cost_mean, cost_hi, means, successes, shares, lower, upper
-    )
-
-
-# ---------------------------------------------------------------------------
-# Search
-
-
-@dataclass
-class SearchResult:
-    """Outcome of the search for the cheapest plan meeting the targets within the budget.
-
-    ``status`` is one of:
-
-    * ``feasible``: ``recommended`` meets every target with the required
-      probability and is within budget (or no budget was given);
-    * ``infeasible_budget``: plans reach the targets, but none within budget;
-      ``cheapest_reaching`` is the cheapest that does, ``best_within_budget``
-      the within-budget plan most likely to meet them;
-    * ``infeasible_targets``: no plan in the grid reaches the targets with the
-      required probability; ``best_within_budget`` (or ``best_overall``) is the
-      one most likely to;
-    * ``best_within_budget``: no targets; ``recommended`` is the within-budget
-      plan with the best expected rank metric;
-    * ``no_budget_plan``: a budget below every plan's cost;
-    * ``no_recommendation``: neither targets nor a budget were given.
-    """
-
-    status: str
-    recommended: int | None = None
-    cheapest_reaching: int | None = None
-    best_within_budget: int | None = None
-    best_overall: int | None = None
-    best_values_within_budget: dict[str, dict[str, Any]] = field(default_factory=dict)
-    confirmed: list[int] = field(default_factory=list)
-    """Plans run to the full replicate count during the search."""
-    candidates: int = 0
-    """Plans the screen could not rule out."""
-    tried: int = 0
-    """Candidates taken into confirmation (some ruled out on the way)."""
-
-
-Ensure = Callable[[Sequence[int], int], None]
-"""Callback: run the given plans up to ``n`` replicates."""
-
-
-def search(
-    plans: Sequence[PlanSpec],
-    stats: Callable[[int], PlanStats],
-    ensure: Ensure,
-    targets: Sequence[Target],
-    budget: float | None,
-    replicates: int,
-    probability: float = DEFAULT_PROBABILITY,
-    rank_metric: str = DEFAULT_RANK_METRIC,
-    higher_is_better: bool = True,
-    chunk: int = 2,
-) -> SearchResult:
-    """Find the cheapest plan meeting every target with ``probability``, within ``budget``.
-
-    Parameters
-    ----------
-    plans
-        The grid; every plan must already have its screening replicates.
-    stats
-        Returns a plan's :class:`PlanStats` from the replicates held now.
-    ensure
-        Runs plans up to a replicate count (the confirmation stage).
-    targets, budget, probability
-        The chance-constrained problem; see the module docstring.
-    replicates
-        Replicates a plan is confirmed with.
-    rank_metric, higher_is_better
-        Without targets, a budget recommendation maximises this metric.
-    chunk
-        Plans confirmed together (keeps every worker busy).
-    """
-    within = _within_budget(budget)
-    if not targets:
-        if budget is None:
-            return SearchResult("no_recommendation")
-        affordable = [p.index for p in plans if stats(p.index).cost_mean <= budget]
-        if not affordable:
-            return SearchResult("no_budget_plan", best_overall=_cheapest(plans, stats))
-        sign = 1.0 if higher_is_better else -1.0
-        top = sorted(affordable, key=lambda i: -sign * _nan_low(stats(i).means[rank_metric], sign))[:3]
-        ensure(top, replicates)
-        ok = [i for i in top if within(stats(i))]
-        if not ok:
-            return SearchResult("no_budget_plan", best_overall=_cheapest(plans, stats), confirmed=top)
-        best = max(ok, key=lambda i: sign * _nan_low(stats(i).means[rank_metric], sign))
-        return SearchResult("best_within_budget", recommended=best, confirmed=top)
-
-    candidates = [p.index for p in plans if stats(p.index).upper >= probability]
-    candidates.sort(key=lambda i: (stats(i).cost_mean, i))
-    confirmed: list[int] = []
-    accepted: int | None = None
-    tried = 0
-    queue = list(candidates)
-    while queue:
-        best_cost = stats(accepted).cost_mean if accepted is not None else math.inf
-        # A plan committing at least the accepted plan's expected cost cannot be cheaper.
-        queue = [i for i in queue if stats(i).cost_committed < best_cost]
-        batch, queue = queue[:chunk], queue[chunk:]
-        if not batch:
-            break
-        tried += len(batch)
-        for n in stages(min(stats(i).n for i in batch), replicates):
-            ensure(batch, n)
-            # Drop plans the replicates so far rule out (upper bound below the probability).
-            batch = [i for i in batch if stats(i).upper >= probability]
-        confirmed.extend(batch)
-        for index in batch:
-            s = stats(index)
-            if s.lower >= probability and (accepted is None or s.cost_mean < stats(accepted).cost_mean):
-                accepted = index
-    result = SearchResult("feasible", confirmed=list(confirmed), candidates=len(candidates), tried=tried)
-    if accepted is not None and within(stats(accepted)):
-        result.recommended = accepted
-        return result
-    result.cheapest_reaching = accepted
-    result.status = "infeasible_budget" if accepted is not None else "infeasible_targets"
-    _best_achievable(result, plans, stats, ensure, targets, budget, replicates)
-    return result
-
-
-def stages(start: int, replicates: int) -> list[int]:
-    """Replicate counts a candidate is taken through: doubling from ``start``, ending at ``replicates``."""
-    out = []
-    n = max(1, start)
-    while n * 2 < replicates:
-        n *= 2
-        out.append(n)
-    out.append(replicates)
-    return out
-
-
-def _within_budget(budget: float | None) -> Callable[[PlanStats], bool]:
-    if budget is None:
-        return lambda _s: True
-    return lambda s: s.cost_hi <= budget
-
-
-def _nan_low(value: float, sign: float) -> float:
-    return value if np.isfinite(value) else -sign * math.inf
-
-
-def _cheapest(plans: Sequence[PlanSpec], stats: Callable[[int], PlanStats]) -> int:
-    return min(plans, key=lambda p: (stats(p.index).cost_mean, p.index)).index
-
-
-def _best_achievable(
-    result: SearchResult,
-    plans: Sequence[PlanSpec],
-    stats: Callable[[int], PlanStats],
-    ensure: Ensure,
-    targets: Sequence[Target],
-    budget: float | None,
-    replicates: int,
-) -> None:
-    """Fill in the best the grid can do: within budget, and overall."""
-
-    def likeliest(pool: list[int]) -> int | None:
-        if not pool:
-            return None
-        top = sorted(pool, key=lambda i: (-stats(i).share, stats(i).cost_mean))[:3]
-        ensure(top, replicates)
-        result.confirmed.extend(i for i in top if i not in result.confirmed)
-        return min(top, key=lambda i: (-stats(i).share, stats(i).cost_mean))
-
-    every = [p.index for p in plans]
-    affordable = every if budget is None else [i for i in every if stats(i).cost_mean <= budget]
-    result.best_overall = likeliest(every)
-    result.best_within_budget = likeliest(affordable) if budget is not None else result.best_overall
-    for target in targets:
-        pool = affordable if affordable else every
-        sign = 1.0 if target.higher_is_better else -1.0
-        best = max(pool, key=lambda i: sign * _nan_low(stats(i).means[target.metric], sign))
-        ensure([best], replicates)  # report the best value at the full replicate count
-        s = stats(best)
-        result.best_values_within_budget[target.text] = {
-            "metric": target.metric,
-            "value": s.means[target.metric],
-            "plan": best,
-            "replicates": s.n,
-            "within_budget": bool(affordable),
-        }
-
-
-# ---------------------------------------------------------------------------
 # Frontier
 
 
-def frontier_table(
-    plans: Sequence[PlanSpec], stats: Callable[[int], PlanStats], has_targets: bool = True
-) -> pd.DataFrame:
+def frontier_table(outcomes: PlanOutcomes, has_targets: bool = True) -> pd.DataFrame:
     """One row per plan: levers, replicates held, expected cost and outcomes, frontier flags.
 
     ``frontier_engagement`` / ``frontier_readmissions`` mark plans no cheaper
@@ -634,8 +437,8 @@ def frontier_table(
     them and its Wilson bounds are missing.
     """
     rows = []
-    for spec in plans:
-        s = stats(spec.index)
+    for spec in outcomes.plans:
+        s = outcomes.stats(spec.index)
         row: dict[str, Any] = {"plan": spec.index, **{k: v for k, v in spec.levers.items()}}
         row.update(
             {

@@ -1,10 +1,10 @@
 """Run plans on any executor and keep each replicate's outcomes in memory.
 
-Replicate ``i`` of every plan runs with ``streams.replicate_seed(seed, i)``
+Replicate ``i`` of every plan runs with ``replicate_seed(seed, i)``
 (common random numbers: a lever that does not touch a process leaves its
 draws alone) and, with a posterior, with the mechanism strengths of one
 particle drawn from a stream keyed on that seed
-(:meth:`peersim.calibration.posterior.Posterior.apply_to`), so every plan of a
+(:meth:`peersim.uncertainty.Posterior.apply_to`), so every plan of a
 replicate shares the same draw. Results are keyed by plan and replicate, so
 they never depend on the back end, the number of workers or the order in
 which tasks finish; replicates already held are never run again, which lets
@@ -19,18 +19,14 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from peersim.api import run
+from peersim.core.results import METRICS, OVERALL, RunResult
+from peersim.core.scenario import Scenario
 from peersim.executor import Executor, TaskFailure
-from peersim.results import METRICS, OVERALL, RunResult
-from peersim.scenario import Scenario
-from peersim.streams import replicate_seed
-
-if TYPE_CHECKING:
-    from peersim.calibration.posterior import Posterior
+from peersim.simulation import Runner
+from peersim.uncertainty import Posterior
 
 OUTCOMES: tuple[str, ...] = (*METRICS, "readmissions_averted_per_100", "community_contacts")
 """Per-replicate outcomes a worker returns: the headline metrics (site pooled),
@@ -73,22 +69,13 @@ def outcome_row(result: RunResult) -> np.ndarray:
     return np.append(row, [averted, community])
 
 
-def run_drawn(scenario: Scenario, seed: np.random.SeedSequence, posterior: Posterior | None) -> RunResult:
-    """Run ``scenario`` with the mechanisms the posterior draws for ``seed`` (or as given)."""
-    if posterior is None:
-        return run(scenario, seed)
-    from peersim.calibration.posterior import PosteriorRunner
-
-    return PosteriorRunner(posterior)(scenario, seed)
-
-
 def run_plan_task(task: PlanTask) -> PlanTaskOutput:
     """Run a task's replicates (module-level, so executors can send it to workers)."""
     values = np.full((len(task.replicates), len(OUTCOMES)), np.nan)
     failures: list[tuple[int, str]] = []
     for row, index in enumerate(task.replicates):
         try:
-            result = run_drawn(task.scenario, replicate_seed(task.seed, index), task.posterior)
+            result = Runner(task.posterior).replicate(task.scenario, task.seed, index)
             values[row] = outcome_row(result)
         except Exception as error:  # one failing replicate must not stop the others
             failures.append((index, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}"))

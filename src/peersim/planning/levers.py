@@ -1,24 +1,23 @@
-"""Levers of a new site, the grid of plans they span, and what each plan costs.
+"""The lever grid of a new site: its plans, what each costs, and the one-step moves the ranking compares.
 
 A *plan* is one value for every open lever. The levers are the site parameters
-declared ``kind="lever"`` in :data:`peersim.parameters.SITE_PARAMS` (supervisor
+declared ``kind="lever"`` in :data:`peersim.core.parameters.SITE_PARAMS` (supervisor
 hours, team preparation sessions, team joint work, peer worker posts and hours,
 caseload cap) plus ``host``, the employer of the peer workers, where that
 choice is open. A costs file's ``[levers]`` table says which are open and
 which values they may take; the site's own value is always added, so the plan
-as drafted is one point of the grid.
+as drafted is one point of the grid (:func:`lever_space`, :func:`build_plans`).
 
 Costs are for **one year of the running service**, in the costs file's
 currency: peer worker posts (FTE from hours a week), supervisor and joint
 work hours, team preparation sessions (one-off, counted in the year) and a
-host change if the plan moves peer workers to the other employer. Travel
-depends on how many community sessions are delivered, so it comes from the
-simulation (:func:`travel_cost`).
+host change if the plan moves peer workers to the other employer
+(:func:`plan_cost`). Travel depends on how many community sessions are
+delivered, so it comes from the simulation (:func:`travel_cost`).
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,21 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from peersim.errors import PeersimInputError, ScenarioError
-from peersim.parameters import SITE_PARAMS, ParamSpec
-from peersim.planning.costs import Costs, CostsError
-from peersim.scenario import Scenario, Site
-from peersim.scenario_io import scenario_from_dict
+from peersim.core.parameters import SITE_PARAMS, ParamSpec
+from peersim.core.scenario import Scenario
+from peersim.planning.inputs import HOSTS, LEVERS, Costs, CostsError, LeverValue, PlanningSite
 
-WEEKS_PER_YEAR = 52
-"""Weeks in the year that costs and yearly outcomes refer to."""
 MONTHS_PER_YEAR = 12
-HOSTS: tuple[str, ...] = ("nhs", "not_for_profit")
-
-NUMERIC_LEVERS: tuple[str, ...] = tuple(name for name, spec in SITE_PARAMS.items() if spec.kind == "lever")
-"""Site parameters a service controls, from the declared source."""
-LEVERS: tuple[str, ...] = (*NUMERIC_LEVERS, "host")
-"""Every lever a costs file may open, in the order plans list them."""
+"""Months in the year (joint work hours are given a month)."""
 LEVER_LABELS: dict[str, str] = {
     "n_peer_workers": "peer worker posts",
     "peer_worker_hours_per_week": "peer worker hours/week per post",
@@ -53,81 +43,6 @@ LEVER_LABELS: dict[str, str] = {
 """Short human names of the levers, for tables and reports."""
 MAX_PLANS = 5000
 """Largest grid :func:`lever_space` accepts (each plan is simulated)."""
-
-LeverValue = float | int | str
-
-
-@dataclass(frozen=True)
-class PlanningSite:
-    """The one-site service-mode scenario a plan starts from.
-
-    Attributes
-    ----------
-    scenario
-        The validated scenario as given.
-    data
-        Its raw TOML data; plans edit this and validate again, so mechanism
-        values the file sets stay marked as set (a posterior does not override them).
-    source
-        File name, for messages.
-    """
-
-    scenario: Scenario
-    data: dict[str, Any]
-    source: str
-    text: str = ""
-    """The file's TOML text as written (for reports)."""
-
-    @property
-    def site(self) -> Site:
-        """The single site."""
-        return self.scenario.sites[0]
-
-    @property
-    def current(self) -> dict[str, LeverValue]:
-        """Every lever's value in the site as given."""
-        site = self.site
-        return {name: getattr(site, name) for name in LEVERS}
-
-    @property
-    def year_scale(self) -> float:
-        """Factor from the simulated recruitment window to one year of admissions."""
-        return WEEKS_PER_YEAR / self.scenario.horizon.recruitment_weeks
-
-    def with_levers(self, levers: Mapping[str, LeverValue]) -> Scenario:
-        """Return the scenario with ``levers`` set on the site (validated again).
-
-        Raises
-        ------
-        ScenarioError
-            If the combination is invalid, naming the file and the plan.
-        """
-        data = copy.deepcopy(self.data)
-        data["sites"][0].update(dict(levers))
-        shown = ", ".join(f"{k}={v}" for k, v in levers.items())
-        return scenario_from_dict(data, source=f"{self.source} with plan {shown}")
-
-
-def planning_site(scenario: Scenario, data: dict[str, Any], source: str, text: str = "") -> PlanningSite:
-    """Check a scenario can be planned for: one site, service mode.
-
-    Raises
-    ------
-    ScenarioError
-        For a trial-mode scenario or one with several sites.
-    """
-    if scenario.mode != "service":
-        raise ScenarioError(
-            f"{source}: mode is {scenario.mode!r}; peersim plan needs a one-site scenario in service mode "
-            '(mode = "service"), where everyone eligible is offered peer support and usual care is '
-            "the counterfactual of the same people on common random numbers"
-        )
-    if len(scenario.sites) != 1:
-        names = ", ".join(s.name for s in scenario.sites)
-        raise ScenarioError(
-            f"{source}: has {len(scenario.sites)} sites ({names}); peersim plan plans one site at a time"
-        )
-    return PlanningSite(scenario, copy.deepcopy(data), source, text)
 
 
 @dataclass(frozen=True)
@@ -361,27 +276,84 @@ def travel_cost[Contacts: (float, np.ndarray)](
     return community_contacts * year_scale * 2.0 * travel_minutes_one_way * costs.unit.travel_per_minute
 
 
-def describe_plan(levers: Mapping[str, LeverValue], names: Sequence[str] | None = None) -> str:
-    """Short text of a plan, e.g. ``supervisor hours/week 5, team preparation sessions 2``."""
-    shown = names if names is not None else LEVERS
-    parts = []
-    for name in shown:
-        value = levers[name]
-        text = value if isinstance(value, str) else f"{float(value):g}"
-        parts.append(f"{LEVER_LABELS[name]} {text}")
-    return ", ".join(parts)
+@dataclass(frozen=True)
+class PlanSpec:
+    """One plan of the grid: its lever settings, scenario and yearly resourcing cost.
+
+    Attributes
+    ----------
+    index
+        Position in the grid (0-based), the key of its outcomes.
+    levers
+        Full lever settings (open levers varied, the others as given).
+    scenario
+        The site with these settings, validated.
+    cost
+        Yearly resourcing cost, in the costs file's currency.
+    """
+
+    index: int
+    levers: dict[str, LeverValue]
+    scenario: Scenario
+    cost: PlanCost
 
 
-def check_budget(budget: float | None) -> float | None:
-    """Validate ``--budget``.
+def build_plans(site: PlanningSite, space: LeverSpace, costs: Costs) -> tuple[list[PlanSpec], int]:
+    """Every plan of the grid and the index of the site as given.
 
     Raises
     ------
-    PeersimInputError
-        If it is negative or not finite.
+    ScenarioError
+        If a lever combination fails scenario validation (named with the plan).
     """
-    if budget is None:
-        return None
-    if not budget == budget or budget in (float("inf"), float("-inf")) or budget < 0:
-        raise PeersimInputError(f"--budget {budget}: must be a finite amount of 0 or more")
-    return float(budget)
+    current = space.current
+    plans = []
+    current_index = -1
+    for index, levers in enumerate(space.plans()):
+        scenario = site.with_levers(levers)
+        plans.append(PlanSpec(index, levers, scenario, plan_cost(levers, costs, str(current["host"]))))
+        if levers == current:
+            current_index = index
+    if current_index < 0:  # pragma: no cover - the site's values are always in the grid
+        raise RuntimeError("the site as given is not in the lever grid")
+    return plans, current_index
+
+
+@dataclass(frozen=True)
+class Step:
+    """One open lever moved one step from the site as given (see :meth:`Lever.step`).
+
+    Attributes
+    ----------
+    lever
+        Lever name (one of :data:`~peersim.planning.inputs.LEVERS`).
+    before, after
+        Its value in the site as given and after the step.
+    direction
+        ``"up"``, ``"down"`` or ``"switch"`` (``host``).
+    plan
+        Index of the plan that differs from the site as given in this lever only.
+    """
+
+    lever: str
+    before: LeverValue
+    after: LeverValue
+    direction: str
+    plan: int
+
+
+def lever_steps(space: LeverSpace, plans: Sequence[PlanSpec], current: int) -> tuple[Step, ...]:
+    """Return the step of every open lever that has one, in lever order, with the plan it leads to."""
+    lookup = {_key(spec.levers): spec.index for spec in plans}
+    steps = []
+    for lever in space.levers:
+        step = lever.step()
+        if step is not None:
+            after, direction = step
+            levers = {**plans[current].levers, lever.name: after}
+            steps.append(Step(lever.name, lever.current, after, direction, lookup[_key(levers)]))
+    return tuple(steps)
+
+
+def _key(levers: Mapping[str, LeverValue]) -> tuple[LeverValue, ...]:
+    return tuple(levers[name] for name in LEVERS)

@@ -1,18 +1,62 @@
-"""A plan as a JSON document, as text for the terminal, and as a self-contained Markdown report."""
+"""A plan as a JSON document, as a self-contained Markdown report, and as the files ``out`` holds.
+
+* :func:`plan_json` builds the JSON document (``peersim plan --json``);
+* :func:`plan_markdown` renders the report from the Jinja2 template
+  ``peersim/templates/plan.md.j2``: Python chooses every value and sentence
+  (:func:`markdown_context`), the template lays them out;
+* :func:`write_plan_outputs` writes the tables, the document, the frontier
+  figures and the report into an output directory, each file atomically.
+
+:func:`answer_lines` (the answer in a few sentences) and :func:`metric_text`
+(a value as the reports show it) serve the terminal summary of ``peersim plan`` too.
+"""
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from peersim.planning.analysis import GAIN_PER, MONEY_METRICS, PREDICTION_METRICS, RANKING_METRICS, LeverStep
-from peersim.planning.levers import LEVER_LABELS, LEVERS, LeverValue
-from peersim.planning.targets import CONFIDENCE
+from peersim.io.files import OutputDirectory, save_figure, write_parquet, write_text
+from peersim.io.provenance import package_version
+from peersim.io.templates import money, render
+from peersim.planning.analysis import (
+    GAIN_PER,
+    MONEY_METRICS,
+    RANKING_METRICS,
+    LeverStep,
+    prediction_table,
+)
+from peersim.planning.figures import frontier_figure
+from peersim.planning.inputs import CONFIDENCE, LEVERS, LeverValue
+from peersim.planning.levers import LEVER_LABELS
 from peersim.planning.workflow import PlanResult
-from peersim.results import package_version
+
+PLAN_FILES: tuple[str, ...] = (
+    "plan.md",
+    "plan.json",
+    "plans.csv",
+    "ranking.csv",
+    "prediction.csv",
+    "outcomes.parquet",
+)
+"""Files :func:`write_plan_outputs` writes, besides the figures."""
+PLAN_FIGURES: dict[str, str] = {
+    "engagement_rate": "frontier_engagement.png",
+    "readmissions_averted_per_100": "frontier_readmissions.png",
+}
+"""Frontier figures :func:`write_plan_outputs` draws, by the outcome drawn against cost."""
+PLAN_OUTPUTS: tuple[str, ...] = (*PLAN_FILES, *PLAN_FIGURES.values())
+"""Every file :func:`write_plan_outputs` writes."""
+TEMPLATE = "plan.md.j2"
+"""The report's template, in ``peersim/templates``."""
+ONE_DECIMAL = frozenset({"participants", "readmissions_averted_per_100", "readmissions_averted_per_year"})
+"""Metrics shown with one decimal (counts per 100 or per year); money in whole units, the rest with 3."""
 
 SEARCH_METHOD = (
     "exhaustive grid over the lever values of the costs file (the site's own values added): every "
@@ -62,19 +106,7 @@ def describe_changes(result: PlanResult, index: int) -> str:
     moved = changes(result, index)
     if not moved:
         return "the site as given"
-    return "; ".join(f"{LEVER_LABELS[k]} {_fmt_lever(a)} -> {_fmt_lever(b)}" for k, (a, b) in moved.items())
-
-
-def _fmt_lever(value: LeverValue) -> str:
-    return value if isinstance(value, str) else f"{float(value):g}"
-
-
-def money(value: float | None, currency: str) -> str:
-    """Format an amount, e.g. ``GBP 12,345``."""
-    if value is None or not math.isfinite(value):
-        return "-"
-    sign = "-" if value < 0 else ""
-    return f"{sign}{currency} {abs(value):,.0f}"
+    return "; ".join(f"{LEVER_LABELS[k]} {lever_text(a)} -> {lever_text(b)}" for k, (a, b) in moved.items())
 
 
 def plan_record(result: PlanResult, index: int) -> dict[str, Any]:
@@ -197,7 +229,7 @@ def answer_lines(result: PlanResult) -> list[str]:
             text += f" The cheapest is {plan_text(cheapest)}."
         lines.append(text)
     elif s.status == "no_recommendation":
-        lines.append("No recommendation: give --target and/or --budget to search the lever grid.")
+        lines.append("No recommendation: give targets and/or a budget to search the lever grid.")
     if s.status in ("infeasible_budget", "infeasible_targets"):
         likeliest = s.best_within_budget if budget is not None else s.best_overall
         scope = " within budget" if budget is not None else ""
@@ -354,81 +386,25 @@ def plan_json(result: PlanResult, figures: Sequence[str] = ()) -> dict[str, Any]
     }
 
 
-def _num(value: float | None, digits: int = 3, signed: bool = False) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+def lever_text(value: LeverValue) -> str:
+    """Format a lever's value: a host name as it is, a number in its shortest form (``2.5``, ``4``)."""
+    return value if isinstance(value, str) else f"{float(value):g}"
 
 
-def _signed_interval(value: float | None, lo: float | None, hi: float | None, shape: str) -> str:
-    return f"{_num(value, 3, True)} " + shape.format(_num(lo, 3, True), _num(hi, 3, True))
-
-
-def _metric_cell(metric: str, value: float | None, currency: str, signed: bool = False) -> str:
+def metric_text(metric: str, value: float | None, currency: str) -> str:
+    """Format a value of ``metric`` as the reports show it: money, 1 or 3 decimals; ``-`` when missing."""
     if metric in MONEY_METRICS:
-        return (
-            money(value, currency)
-            if not signed or value is None
-            else ("+" if value >= 0 else "") + money(value, currency)
-        )
-    digits = (
-        1
-        if metric in {"participants", "readmissions_averted_per_100", "readmissions_averted_per_year"}
-        else 3
-    )
-    return _num(value, digits, signed)
+        return money(value, currency)
+    digits = 1 if metric in ONE_DECIMAL else 3
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def text_summary(result: PlanResult) -> str:
-    """Plain-text summary for the terminal: answer, prediction and ranking."""
-    inputs = result.inputs
-    cur = inputs.costs.currency
-    lines = [
-        f"peersim plan: {inputs.site.site.name} ({inputs.site.source}); costs {inputs.costs.source}; "
-        f"{inputs.replicates} replicates (screen {inputs.screen_replicates}), seed {inputs.seed}; "
-        f"{len(result.plans)} plans; {result.runs} runs in {result.seconds:.1f} s",
-        "",
-        *answer_lines(result),
-        "",
-        f"Prediction for the site as given ({PREDICTION_INTERVAL}):",
-    ]
-    width = max(len(m) for m in PREDICTION_METRICS) + 2
-    for row in result.prediction:
-        lines.append(
-            f"  {row.metric.ljust(width)}{_metric_cell(row.metric, row.mean, cur):>14}"
-            f"  range [{_metric_cell(row.metric, row.lo, cur)}, {_metric_cell(row.metric, row.hi, cur)}]"
-            f"  ci [{_metric_cell(row.metric, row.ci_lo, cur)}, {_metric_cell(row.metric, row.ci_hi, cur)}]"
-        )
-    ce = result.cost_effect
-    lines.append(
-        f"  {'cost_per_readmission_averted'.ljust(width)}{money(ce.value, cur):>14}"
-        f"  [{money(ce.lo, cur)}, {money(ce.hi, cur) if ce.hi is not None else 'unbounded'}]"
-    )
-    lines += [
-        "",
-        f"Lever ranking: gain in {result.ranking.metric} per {money(GAIN_PER, cur)} of added yearly cost:",
-    ]
-    rank = 0
-    for step in result.ranking.steps:
-        if step.ranked:
-            rank += 1
-            head = f"  {rank}. "
-            per = _signed_interval(step.per_10k, step.per_10k_lo, step.per_10k_hi, "[{}, {}]")
-        else:
-            head = "  -  "
-            per = "no added resourcing cost"
-        lines.append(
-            f"{head}{step.label} {_fmt_lever(step.before)} -> {_fmt_lever(step.after)}: "
-            f"gain {_signed_interval(step.gain, step.gain_lo, step.gain_hi, '[{}, {}]')}, "
-            f"cost {money(step.delta_cost, cur)}; per {money(GAIN_PER, cur)}: {per}"
-        )
-    if result.failures:
-        lines += ["", f"{len(result.failures)} replicate(s) failed; see the JSON 'failures'."]
-    return "\n".join(lines)
+# ---------------------------------------------------------------------------
+# The Markdown report
 
 
-def plan_markdown(result: PlanResult, figures: dict[str, str], command: str | None = None) -> str:
-    """Write a self-contained Markdown report: answer, prediction, ranking, search, frontier, assumptions.
+def plan_markdown(result: PlanResult, figures: Mapping[str, str], command: str | None = None) -> str:
+    """Render the self-contained Markdown report: answer, prediction, ranking, search, frontier, assumptions.
 
     Parameters
     ----------
@@ -439,190 +415,215 @@ def plan_markdown(result: PlanResult, figures: dict[str, str], command: str | No
     command
         The command line that produced it, shown under "Reproduce".
     """
+    return render(TEMPLATE, **markdown_context(result, figures, command))
+
+
+def markdown_context(
+    result: PlanResult, figures: Mapping[str, str], command: str | None = None
+) -> dict[str, Any]:
+    """Return the values and sentences the report template lays out (plain dicts, lists, numbers, text).
+
+    Numbers are left for the template's filters (``num``, ``signed``, ``money``)
+    where those format them; values with a format of their own come as text.
+    """
     inputs = result.inputs
     site = inputs.site
-    cur = inputs.costs.currency
+    costs = inputs.costs
     s = result.search
-    md: list[str] = [
-        f"# Rollout plan for `{site.site.name}` ({site.scenario.name})",
-        "",
-        f"peersim {package_version()}; site file `{site.source}`; costs `{inputs.costs.source}` "
-        f"({cur}, {inputs.costs.file.price_year} prices); {inputs.replicates} replicates, "
-        f"seed {inputs.seed}.",
-        "",
-        "## Answer",
-        "",
-        *[f"- {line}" for line in answer_lines(result)],
-        "",
-        "## Prediction for the site as given",
-        "",
-        f"{describe_site(result)} Against the same people without peer support (usual care on common "
-        "random numbers). Yearly figures scale the simulated recruitment window to 52 weeks of admissions.",
-        "",
-        "| metric | mean | 95% range of a year | 95% CI of the mean |",
-        "|---|---:|---:|---:|",
-    ]
-    for row in result.prediction:
-        md.append(
-            f"| {row.description} | {_metric_cell(row.metric, row.mean, cur)} | "
-            f"{_metric_cell(row.metric, row.lo, cur)} to {_metric_cell(row.metric, row.hi, cur)} | "
-            f"{_metric_cell(row.metric, row.ci_lo, cur)} to {_metric_cell(row.metric, row.ci_hi, cur)} |"
-        )
-    ce = result.cost_effect
-    if ce.value is None:
-        md += ["", "Cost per readmission averted: not defined (no readmission averted on average)."]
-    else:
-        upper = (
-            money(ce.hi, cur)
-            if ce.hi is not None
-            else "unbounded (the interval of readmissions averted reaches 0)"
-        )
-        md += [
-            "",
-            f"Cost per readmission averted: **{money(ce.value, cur)}** (95% interval {money(ce.lo, cur)} to "
-            f"{upper}); each readmission is costed at {money(inputs.costs.unit.readmission, cur)}.",
-        ]
-    md += [
-        "",
-        "## Which lever buys the most",
-        "",
-        f"Each open lever moved one step from the site as given (to the next value in the costs file's "
-        f"`[levers]`), run on the same replicate seeds. Gain is the change in `{result.ranking.metric}` "
-        f"({'higher' if result.ranking.higher_is_better else 'lower'} is better) with its "
-        f"{RANKING_INTERVAL}; per {money(GAIN_PER, cur)} divides it by the mean added yearly cost "
-        "(resourcing plus the travel the "
-        "step induces). Steps that add no resourcing cost are listed after the ranked ones.",
-        "",
-        f"| rank | step | added cost | gain | gain per {money(GAIN_PER, cur)} | engagement | fidelity | "
-        "averted per 100 |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    posterior = inputs.posterior
+    return {
+        "site_name": site.site.name,
+        "scenario_name": site.scenario.name,
+        "version": package_version(),
+        "site_file": site.source,
+        "costs_file": costs.source,
+        "currency": costs.currency,
+        "price_year": costs.file.price_year,
+        "replicates": inputs.replicates,
+        "screen_replicates": inputs.screen_replicates,
+        "seed": inputs.seed,
+        "answer": answer_lines(result),
+        "site": _site_context(result),
+        "prediction": [
+            {
+                "description": row.description,
+                "money": row.metric in MONEY_METRICS,
+                "digits": 1 if row.metric in ONE_DECIMAL else 3,
+                **{k: getattr(row, k) for k in ("mean", "lo", "hi", "ci_lo", "ci_hi")},
+            }
+            for row in result.prediction
+        ],
+        "cost_effect": None
+        if result.cost_effect.value is None
+        else {"value": result.cost_effect.value, "lo": result.cost_effect.lo, "hi": result.cost_effect.hi},
+        "readmission_cost": costs.unit.readmission,
+        "ranking": {
+            "metric": result.ranking.metric,
+            "better": "higher" if result.ranking.higher_is_better else "lower",
+            "interval": RANKING_INTERVAL,
+            "per": GAIN_PER,
+            "steps": _ranking_context(result.ranking.steps),
+        },
+        "targets": [t.text for t in inputs.targets],
+        "budget": inputs.budget,
+        "probability": f"{inputs.probability:g}",
+        "chance_rule": CHANCE_TEXT.format(confidence=CONFIDENCE, probability=inputs.probability),
+        "budget_rule": f"{BUDGET_TEXT} at most the budget",
+        "search": {
+            "method": SEARCH_METHOD.format(screen=inputs.screen_replicates, n=inputs.replicates),
+            "plans": len(result.plans),
+            "candidates": s.candidates,
+            "tried": s.tried,
+            "confirmed": len(s.confirmed),
+        },
+        "named": [
+            {
+                "role": role.replace("_", " "),
+                "description": describe_changes(result, index),
+                "cost": result.stats[index].cost_mean,
+                "means": result.stats[index].means,
+                "share": result.stats[index].share if inputs.targets else None,
+                "replicates": result.stats[index].n,
+            }
+            for role, index in result.named_plans.items()
+        ],
+        "figures": [{"metric": metric, "file": name} for metric, name in figures.items()],
+        "unit_costs": [
+            {
+                "name": name.replace("_", " "),
+                "amount": money(value, costs.currency) if value >= 100 else f"{costs.currency} {value:g}",
+            }
+            for name, value in costs.unit.model_dump().items()
+        ],
+        "basis": {
+            "hours": f"{costs.basis.full_time_hours_per_week:g}",
+            "weeks": f"{costs.basis.working_weeks_per_year:g}",
+        },
+        "posterior": None
+        if posterior is None
+        else {"source": posterior.source, "particles": posterior.n, "ess": posterior.effective_sample_size},
+        "runs": result.runs,
+        "seconds": result.seconds,
+        "dropped": list(inputs.space.dropped),
+        "failures": len(result.failures),
+        "command": command,
+        "site_text": (site.text or "# (site file text not kept)").rstrip(),
+        "costs_text": costs.text.rstrip(),
+    }
+
+
+def _site_context(result: PlanResult) -> dict[str, Any]:
+    site = result.inputs.site.site
+    return {
+        "geography": site.geography.capitalize(),
+        "host": "a not-for-profit organisation" if site.host == "not_for_profit" else "the NHS service",
+        "posts": site.n_peer_workers,
+        "hours": f"{site.peer_worker_hours_per_week:g}",
+        "supervision": f"{site.supervisor_hours_per_week:g}",
+        "preparation": site.team_prep_sessions,
+        "caseload_cap": site.caseload_cap,
+        "travel": f"{site.travel_minutes_one_way:g}",
+        "admissions": f"{site.eligible_admissions_per_week:g}",
+    }
+
+
+def _ranking_context(steps: Sequence[LeverStep]) -> list[dict[str, Any]]:
+    rows = []
     rank = 0
-    for step in result.ranking.steps:
-        cell_rank = "-"
+    for step in steps:
         if step.ranked:
             rank += 1
-            cell_rank = str(rank)
-        per = (
-            _signed_interval(step.per_10k, step.per_10k_lo, step.per_10k_hi, "({} to {})")
-            if step.ranked
-            else "no resourcing cost"
+        rows.append(
+            {
+                "rank": str(rank) if step.ranked else "-",
+                "step": f"{step.label} {lever_text(step.before)} -> {lever_text(step.after)}",
+                "cost": step.delta_cost,
+                "gain": (step.gain, step.gain_lo, step.gain_hi),
+                "per": (step.per_10k, step.per_10k_lo, step.per_10k_hi) if step.ranked else None,
+                "engagement": step.difference("engagement_rate"),
+                "fidelity": step.difference("fidelity_index"),
+                "averted": step.difference("readmissions_averted_per_100"),
+            }
         )
-        cells = []
-        for metric in ("engagement_rate", "fidelity_index", "readmissions_averted_per_100"):
-            d, lo, hi = step.difference(metric)
-            digits = 1 if metric == "readmissions_averted_per_100" else 3
-            cells.append(f"{_num(d, digits, True)} ({_num(lo, digits, True)} to {_num(hi, digits, True)})")
-        md.append(
-            f"| {cell_rank} | {step.label} {_fmt_lever(step.before)} -> {_fmt_lever(step.after)} | "
-            f"{money(step.delta_cost, cur)} | {_num(step.gain, 3, True)} ({_num(step.gain_lo, 3, True)} to "
-            f"{_num(step.gain_hi, 3, True)}) | {per} | " + " | ".join(cells) + " |"
-        )
-    md += [
-        "",
-        "## Cheapest plan meeting the targets",
-        "",
-        f"Targets: {', '.join(f'`{t.text}`' for t in inputs.targets) or 'none'}; budget: "
-        f"{money(inputs.budget, cur) if inputs.budget is not None else 'none'}; required probability "
-        f"{inputs.probability:g}.",
-        "",
-        f"- Chance constraint: {CHANCE_TEXT.format(confidence=CONFIDENCE, probability=inputs.probability)}.",
-        f"- Budget: {BUDGET_TEXT} at most the budget.",
-        f"- Search: {SEARCH_METHOD.format(screen=inputs.screen_replicates, n=inputs.replicates)}. "
-        f"The grid has {len(result.plans)} plans; {s.candidates} survived the screen, {s.tried} were "
-        f"taken into confirmation and {len(s.confirmed)} reached {inputs.replicates} replicates. "
-        "An exhaustive grid, rather than a sequential optimiser, because the lever space is small "
-        "and discrete and cost is a known function of the levers: enumeration gives the exact "
-        "cheapest plan of the grid and the whole frontier for the same number of noisy evaluations.",
-        "",
-        "| plan | changes from the site as given | yearly cost | engagement | fidelity | averted per 100 | "
-        "share meeting targets | replicates |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for role, index in result.named_plans.items():
-        st = result.stats[index]
-        md.append(
-            f"| {role.replace('_', ' ')} | {describe_changes(result, index)} | {money(st.cost_mean, cur)} | "
-            f"{_num(st.means['engagement_rate'])} | {_num(st.means['fidelity_index'])} | "
-            f"{_num(st.means['readmissions_averted_per_100'], 1)} | "
-            f"{_num(st.share, 2) if inputs.targets else '-'} | {st.n} |"
-        )
-    md += ["", "## Frontier", ""]
-    for metric, name in figures.items():
-        md += [f"![Yearly cost against expected {metric}]({name})", ""]
-    md += [
-        "Every plan of the grid; grey points were screened only, blue points confirmed at the full "
-        "replicate count. The line is the frontier: no cheaper plan does better.",
-        "",
-        "## Assumptions",
-        "",
-        f"- **Costs** ({cur}, {inputs.costs.file.price_year}): "
-        + "; ".join(
-            f"{k.replace('_', ' ')} {money(v, cur) if v >= 100 else f'{cur} {v:g}'}"
-            for k, v in inputs.costs.unit.model_dump().items()
-        )
-        + f". Basis: {inputs.costs.basis.full_time_hours_per_week:g} hours a week per FTE, "
-        f"{inputs.costs.basis.working_weeks_per_year:g} working weeks a year. Sources are in the costs "
-        "file (appendix); figures without a source there are assumptions to be replaced with local ones.",
-        "- **Yearly basis**: staff for a year, team preparation counted once in the year, travel as a return "
-        "journey per community session at the site's travel time; outcomes are those of one year of "
-        "discharges, each followed up for 12 months.",
-        f"- **Posterior**: {plan_json_posterior_text(result)}",
-        f"- **Replicates**: {inputs.replicates} per confirmed plan (screen {inputs.screen_replicates}), "
-        "base seed "
-        f"{inputs.seed}; replicate i of every plan shares its random numbers (and posterior draw). "
-        f"{result.runs} model runs in {result.seconds:.1f} s.",
-        "- **Model**: mechanism strengths are hand-set, uncalibrated defaults unless a posterior is given; "
-        "engagement, fidelity and readmission are emergent outcomes of the agent-based model, not data.",
-    ]
-    if inputs.space.dropped:
-        md.append(
-            "- Lever values left out (outside declared bounds): " + "; ".join(inputs.space.dropped) + "."
-        )
-    if result.failures:
-        md.append(f"- {len(result.failures)} replicate(s) failed and count as not meeting targets.")
-    if command:
-        md += ["", "## Reproduce", "", "```", command, "```"]
-    md += [
-        "",
-        "## Appendix: site file",
-        "",
-        "```toml",
-        (result.inputs.site.text or "# (site file text not kept)").rstrip(),
-        "```",
-        "",
-        "## Appendix: costs file",
-        "",
-        "```toml",
-        inputs.costs.text.rstrip(),
-        "```",
-        "",
-    ]
-    return "\n".join(md)
+    return rows
 
 
-def describe_site(result: PlanResult) -> str:
-    """One sentence about the site as given."""
-    site = result.inputs.site.site
-    host = "a not-for-profit organisation" if site.host == "not_for_profit" else "the NHS service"
-    return (
-        f"{site.geography.capitalize()} site, peer workers employed by {host}, "
-        f"{site.n_peer_workers} posts of {site.peer_worker_hours_per_week:g} hours a week, "
-        f"{site.supervisor_hours_per_week:g} supervisor hours a week, {site.team_prep_sessions} team "
-        f"preparation sessions, caseload cap {site.caseload_cap}, {site.travel_minutes_one_way:g} minutes' "
-        f"travel each way, {site.eligible_admissions_per_week:g} eligible admissions a week."
+# ---------------------------------------------------------------------------
+# Output files
+
+
+def write_plan_outputs(
+    out: OutputDirectory, result: PlanResult, document: dict[str, Any], command: str | None = None
+) -> list[Path]:
+    """Write a plan's tables, JSON document, frontier figures and Markdown report into ``out``.
+
+    Parameters
+    ----------
+    out
+        The output directory (created if needed).
+    result
+        The plan.
+    document
+        Its JSON document (:func:`plan_json`, given the figure names of
+        :data:`PLAN_FIGURES`), written as ``plan.json``; ``ranking.csv`` is
+        its ranking steps.
+    command
+        The command line that produced it, quoted in the report.
+
+    Returns
+    -------
+    list[pathlib.Path]
+        The files written (:data:`PLAN_OUTPUTS`), each atomically.
+
+    Raises
+    ------
+    PeersimInputError
+        If ``out`` is a file, or holds these files without ``force``.
+    """
+    out.check(PLAN_OUTPUTS)
+    inputs = result.inputs
+    stamp: dict[str, str | int] = {
+        "scenario_hash": inputs.site.scenario.hash,
+        "seed": inputs.seed,
+        "version": package_version(),
+    }
+    ranking = (
+        pd.DataFrame(document["ranking"]["steps"])
+        .drop(columns=["differences"], errors="ignore")
+        .assign(**stamp)
     )
-
-
-def plan_json_posterior_text(result: PlanResult) -> str:
-    """Which mechanism strengths the plan used, in words."""
-    posterior = result.inputs.posterior
-    if posterior is None:
-        return (
-            "none given: mechanism strengths at the scenario's point values, so intervals carry only the "
-            "model's own randomness, not uncertainty about the mechanisms."
+    prediction = prediction_table(result.prediction).assign(**stamp)
+    written = [
+        write_text(out.file("plans.csv"), result.frontier.assign(**stamp).to_csv(index=False)),
+        write_text(out.file("ranking.csv"), ranking.to_csv(index=False)),
+        write_text(out.file("prediction.csv"), prediction.to_csv(index=False)),
+        write_parquet(out.file("outcomes.parquet"), outcomes_table(result).assign(**stamp)),
+        write_text(out.file("plan.json"), json.dumps(document, indent=2, allow_nan=False) + "\n"),
+    ]
+    targets = {t.metric: t.value for t in inputs.targets}
+    for metric, name in PLAN_FIGURES.items():
+        figure = frontier_figure(
+            result.frontier,
+            metric,
+            result.current,
+            result.search.recommended,
+            inputs.budget,
+            targets.get(metric),
+            inputs.costs.currency,
+            title=f"{inputs.site.site.name}: yearly cost against {metric.replace('_', ' ')}",
         )
-    return (
-        f"`{posterior.source}`, {posterior.n} particles (effective sample size "
-        f"{posterior.effective_sample_size:.0f}); one weighted particle drawn per replicate."
-    )
+        written.append(save_figure(figure, out.file(name)))
+    written.append(write_text(out.file("plan.md"), plan_markdown(result, PLAN_FIGURES, command)))
+    return written
+
+
+def outcomes_table(result: PlanResult) -> pd.DataFrame:
+    """Every replicate of the plans the report names: ``plan, replicate, metric, value`` rows."""
+    long = []
+    for index, frame in sorted(result.frames.items()):
+        melted = frame.melt(id_vars=["replicate"], var_name="metric", value_name="value")
+        melted.insert(0, "plan", index)
+        long.append(melted)
+    outcomes = pd.concat(long, ignore_index=True)
+    outcomes["value"] = outcomes["value"].astype(np.float64)
+    return outcomes

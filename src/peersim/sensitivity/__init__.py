@@ -7,15 +7,15 @@ and with its interactions (ST)?
 
 Pipeline
 --------
-1. A **factors file** (:mod:`~peersim.sensitivity.factors`) names the factors,
-   their bounds (defaulting to the declared bounds of :mod:`peersim.parameters`)
+1. A **factors file** (:mod:`~peersim.sensitivity.inputs`) names the factors,
+   their bounds (defaulting to the declared bounds of :mod:`peersim.core.parameters`)
    and the sites they apply to. Integer parameters are rounded when applied.
 2. A **design** (:mod:`~peersim.sensitivity.design`) is sampled with SALib's
    Sobol', Morris or Latin hypercube sampler, always with an extra ``dummy``
    factor that no model parameter reads.
-3. The **engine** (:mod:`~peersim.sensitivity.engine`) applies each point to the
+3. The **engine** (:mod:`~peersim.sensitivity.evaluate`) applies each point to the
    scenario's validated data, re-validates it with
-   :func:`peersim.scenario_io.scenario_from_dict`, and runs it with
+   :func:`peersim.core.scenario_files.scenario_from_dict`, and runs it with
    :func:`peersim.run` through a :class:`peersim.executor.Executor` (local
    processes or Dask), one task per point.
 4. The **analysis** (:mod:`~peersim.sensitivity.analysis`) computes indices with
@@ -26,7 +26,7 @@ The model is stochastic: how that is handled
 --------------------------------------------
 * **Replicate averaging on common random numbers.** Each point runs
   ``replicates`` replicates and the analysis uses their mean. Replicate ``r`` at
-  every point runs on ``peersim.streams.replicate_seed(seed, r)``, so points
+  every point runs on ``peersim.core.streams.replicate_seed(seed, r)``, so points
   differ by their factors, not by luck, and the differences SALib's estimators
   take (``A`` against ``AB_j``; steps of a Morris trajectory) are between runs on
   the same random numbers.
@@ -61,8 +61,8 @@ imported inside the functions that use them.
 """
 
 from peersim.sensitivity.design import DEFAULT_N, METHODS, Method, check_n, make_design
-from peersim.sensitivity.engine import PeersimTarget, SensitivityRunError, Target
-from peersim.sensitivity.factors import (
+from peersim.sensitivity.evaluate import PeersimTarget, SensitivityRunError, Target
+from peersim.sensitivity.inputs import (
     DUMMY,
     Factor,
     FactorsError,
@@ -71,7 +71,7 @@ from peersim.sensitivity.factors import (
     load_factors,
     parse_factors,
 )
-from peersim.sensitivity.runner import SensitivityResult, run_sensitivity
+from peersim.sensitivity.workflow import SensitivityResult, run_sensitivity
 
 __all__ = [
     "DEFAULT_N",

@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from peersim.core.streams import as_seed_sequence
 from peersim.sensitivity.design import ANALYSIS_KEY, MORRIS_LEVELS, Design, Method
-from peersim.sensitivity.factors import DUMMY
-from peersim.streams import as_seed_sequence
+from peersim.sensitivity.inputs import DUMMY
 
 CONF_LEVEL = 0.95
 """Level of every confidence interval."""
@@ -195,7 +195,7 @@ def analyse(
         if noise_share > NOISE_WARN_SHARE:
             notes.append(
                 f"{output}: replicate noise is {noise_share:.0%} of the variance across points; "
-                "indices near that size cannot be told from noise (raise --replicates)"
+                "indices near that size cannot be told from noise (raise `replicates`)"
             )
     indices = (
         pd.concat(index_frames, ignore_index=True) if index_frames else pd.DataFrame(columns=INDEX_COLUMNS)
@@ -357,7 +357,7 @@ def _convergence_notes(
         shown = ", ".join(f"{r.factor} {r.value_half:.3g}->{r.value:.3g}" for r in moved.itertuples())
         notes.append(
             f"{output}: {KEY_INDEX[method]} has not settled between N = {n_half} and N = {n_full} "
-            f"(moved more than {margin:.3g} and its interval): {shown}; increase --n"
+            f"(moved more than {margin:.3g} and its interval): {shown}; increase `n`"
         )
     if method == "sobol":
         s1 = full[full["index"] == "S1"].set_index("factor")
@@ -366,7 +366,7 @@ def _convergence_notes(
         if not unstable.empty:
             notes.append(
                 f"{output}: S1 has not settled between N = {n_half} and N = {n_full} for "
-                f"{', '.join(unstable.index)}; increase --n"
+                f"{', '.join(unstable.index)}; increase `n`"
             )
         sobol_rows = full[full["index"].isin(["S1", "ST"])]
         negative = sobol_rows[sobol_rows["hi"] < 0]
@@ -376,13 +376,13 @@ def _convergence_notes(
             )
             notes.append(
                 f"{output}: indices negative beyond their 95% interval ({shown}): the estimator is "
-                "unstable at this N; increase --n"
+                "unstable at this N; increase `n`"
             )
         wide = full[(full["index"] == "ST") & (full["conf"] > WIDE_CONF)]
         if not wide.empty:
             notes.append(
                 f"{output}: wide ST intervals (half-width > {WIDE_CONF:g}) for {', '.join(wide['factor'])}; "
-                "increase --n"
+                "increase `n`"
             )
     return notes
 

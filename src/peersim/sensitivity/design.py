@@ -43,9 +43,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from peersim.core.streams import Seed, as_seed_sequence, replicate_seed
 from peersim.errors import PeersimInputError
-from peersim.sensitivity.factors import DUMMY, FactorSpace
-from peersim.streams import Seed, as_seed_sequence, replicate_seed
+from peersim.sensitivity.inputs import DUMMY, FactorSpace
 
 Method = Literal["sobol", "morris", "pawn"]
 METHODS: tuple[Method, ...] = ("sobol", "morris", "pawn")
@@ -80,7 +80,7 @@ def check_n(method: Method, n: int) -> tuple[int, str | None]:
         If ``method`` is unknown or ``n`` is below the method's minimum.
     """
     if method not in METHODS:
-        raise PeersimInputError(f"--method: unknown method {method!r}; use one of {', '.join(METHODS)}")
+        raise PeersimInputError(f"`method`: unknown method {method!r}; use one of {', '.join(METHODS)}")
     smallest = MIN_N[method]
     used, note = n, None
     if method == "sobol" and n >= 1 and n & (n - 1):
@@ -88,7 +88,7 @@ def check_n(method: Method, n: int) -> tuple[int, str | None]:
         note = f"Sobol' sampling needs N to be a power of 2: using N = {used} (asked for {n})"
     if used < smallest:
         raise PeersimInputError(
-            f"--n {n} is too small for {method}: use at least {smallest} "
+            f"`n` {n} is too small for {method}: use at least {smallest} "
             f"({_unit(method)}; the convergence check re-analyses N/2)"
         )
     return used, note

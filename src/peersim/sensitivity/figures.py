@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from peersim.sensitivity.factors import DUMMY
+from peersim.sensitivity.inputs import DUMMY
 
 _S1 = "#4C72B0"
 _ST = "#DD8452"

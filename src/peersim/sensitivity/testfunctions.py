@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from peersim.sensitivity.engine import Point
-from peersim.sensitivity.factors import Factor, FactorSpace
+from peersim.sensitivity.evaluate import Point
+from peersim.sensitivity.inputs import Factor, FactorSpace
 
 
 def ishigami_space() -> FactorSpace:

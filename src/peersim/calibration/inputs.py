@@ -1,0 +1,628 @@
+"""Calibration inputs: a targets file parsed, validated and bound to a scenario, and its priors.
+
+A targets file (TOML) lists what the calibrated model should reproduce. Each
+``[[targets]]`` entry states:
+
+* what is measured: a headline metric (:data:`peersim.core.results.METRICS`) pooled
+  over all sites (the default), at named sites (``sites = [...]``) or over a
+  group of sites (``host = ...`` and/or ``geography = ...``), optionally in one
+  arm (``arm = "peer_support"`` or ``"usual_care"``, with the per-arm metrics of
+  :data:`ARM_METRICS`);
+* or a contrast ``compare = "difference"`` (a - b) or ``"ratio"`` (a / b)
+  between two such selections ``a = {...}`` and ``b = {...}`` (each inherits
+  ``metric`` and ``arm`` from the target unless it sets its own);
+* the observation: a point with an interval (``value``, ``low``, ``high``, read
+  as a 95% interval) or an ordinal constraint (``at_least`` or ``at_most``,
+  with a ``tolerance`` in the metric's units);
+* a ``weight`` and its ``source`` with a ``confidence`` tag: ``"V"`` (read in the
+  source text) or ``"A"`` (approximate).
+
+A value over several sites is the mean of the sites' values, each site counting
+once (the comparative case study compares sites, not participants).
+
+The file may also narrow the priors (``[priors]``, :func:`build_priors`): every
+calibrated parameter has a uniform prior over its declared bounds in
+:data:`peersim.core.parameters.MECHANISM_PARAMS`; a targets file may pick which
+parameters to calibrate (``[priors] parameters = [...]``; the others keep the
+scenario's values) and narrow a prior (``[priors.bounds] NAME = [low, high]``),
+but never widen one beyond the declared bounds. Reading goes parse (TOML) -> validate
+(pydantic, :class:`TargetsFile`) -> bind (:func:`bind_targets`, which checks site
+names and groups against a scenario). Every failure raises
+:class:`~peersim.errors.PeersimInputError` naming the file and the key path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import numpy as np
+from pydantic import Field, Strict, ValidationError, model_validator
+
+from peersim.core.parameters import MECHANISM_PARAMS
+from peersim.core.results import FIDELITY_DOMAINS, METRICS, OVERALL, RunResult
+from peersim.core.scenario import Geography, Host, Scenario
+from peersim.errors import PeersimInputError
+from peersim.io.files import parse_toml, read_text_file
+from peersim.io.inputs import Problem, StrictModel, humanise
+from peersim.stats import normal_quantile
+
+DEFAULT_TARGETS_RESOURCE = "default_targets.toml"
+"""Packaged copy of ``calibration/targets.toml`` (the two files are kept identical)."""
+
+_FIDELITY_METRICS = ("fidelity_index", *(f"fidelity_{d}" for d in FIDELITY_DOMAINS))
+
+ARM_METRICS: dict[str, tuple[str, ...]] = {
+    "peer_support": (
+        "participants",
+        "readmission_rate",
+        "engagement_rate",
+        "mean_contacts",
+        "contacts_before_discharge",
+        *_FIDELITY_METRICS,
+    ),
+    "usual_care": ("participants", "readmission_rate", "mean_contacts", "contacts_before_discharge"),
+}
+"""Metrics of the per-arm ``outcomes`` table of a :class:`~peersim.core.results.RunResult`, by arm."""
+
+Arm = Literal["peer_support", "usual_care"]
+Confidence = Literal["V", "A"]
+Compare = Literal["difference", "ratio"]
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,59}$"
+
+
+class Selector(StrictModel):
+    """Which value of a run a target (or one side of a contrast) reads.
+
+    Without ``sites``, ``host`` or ``geography`` the value pooled over all sites is
+    used. ``sites`` names sites; ``host``/``geography`` select a group. A value
+    over several sites is the unweighted mean of the sites' values.
+    """
+
+    metric: str | None = Field(
+        default=None, description="Metric name (inherited from the target if omitted)."
+    )
+    arm: Arm | None = Field(default=None, description="Read the per-arm outcomes table for this arm.")
+    sites: tuple[str, ...] | None = Field(default=None, min_length=1, strict=False, description="Site names.")
+    host: Host | None = Field(default=None, description="Select the sites with this host organisation.")
+    geography: Geography | None = Field(default=None, description="Select the sites with this geography.")
+
+    @model_validator(mode="after")
+    def _sites_or_group(self) -> Self:
+        if self.sites is not None and (self.host is not None or self.geography is not None):
+            raise ValueError("give either 'sites' or a group ('host' and/or 'geography'), not both")
+        return self
+
+
+class TargetSpec(StrictModel):
+    """One calibration target as written in the file (see the module docstring)."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Unique target name (letters, digits, '_').")
+    description: str = Field(default="", description="What the target means, for people.")
+    metric: str | None = Field(default=None, description="Metric name; see peersim.core.results.METRICS.")
+    arm: Arm | None = None
+    sites: tuple[str, ...] | None = Field(default=None, min_length=1, strict=False)
+    host: Host | None = None
+    geography: Geography | None = None
+    compare: Compare | None = Field(default=None, description="Contrast of a and b: difference or ratio.")
+    a: Selector | None = None
+    b: Selector | None = None
+    value: float | None = Field(default=None, strict=False, description="Observed point value.")
+    low: float | None = Field(default=None, strict=False, description="Lower end of the 95% interval.")
+    high: float | None = Field(default=None, strict=False, description="Upper end of the 95% interval.")
+    at_least: float | None = Field(default=None, strict=False, description="Ordinal: value >= this.")
+    at_most: float | None = Field(default=None, strict=False, description="Ordinal: value <= this.")
+    tolerance: float = Field(
+        default=0.05, gt=0, strict=False, description="Ordinal: scale of a violation, in metric units."
+    )
+    weight: float = Field(default=1.0, gt=0, le=100, strict=False, description="Relative weight (> 0).")
+    source: str = Field(min_length=1, description="Where the observation comes from.")
+    confidence: Confidence = Field(description="V: read in the source; A: approximate.")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if self.compare is None:
+            if self.a is not None or self.b is not None:
+                raise ValueError("'a' and 'b' need compare = \"difference\" or \"ratio\"")
+            if self.metric is None:
+                raise ValueError("a target needs 'metric' (or compare with 'a' and 'b')")
+            Selector(
+                metric=self.metric, arm=self.arm, sites=self.sites, host=self.host, geography=self.geography
+            )
+        else:
+            if self.a is None or self.b is None:
+                raise ValueError(f"compare = {self.compare!r} needs both 'a' and 'b' selections")
+            if self.sites is not None or self.host is not None or self.geography is not None:
+                raise ValueError("with compare, put 'sites', 'host' or 'geography' inside 'a' and 'b'")
+            for side, selector in (("a", self.a), ("b", self.b)):
+                if selector.metric is None and self.metric is None:
+                    raise ValueError(f"'{side}' needs a metric (or give 'metric' for the whole target)")
+        point = [k for k in ("value", "low", "high") if getattr(self, k) is not None]
+        ordinal = [k for k in ("at_least", "at_most") if getattr(self, k) is not None]
+        if point and ordinal:
+            raise ValueError("give either value/low/high or at_least/at_most, not both")
+        if not point and not ordinal:
+            raise ValueError("an observation is missing: give value, low and high, or at_least or at_most")
+        if len(ordinal) > 1:
+            raise ValueError("give one of at_least and at_most (use value/low/high for an interval)")
+        if point:
+            missing = [k for k in ("value", "low", "high") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"value, low and high go together; missing: {', '.join(missing)}")
+            if self.value is None or self.low is None or self.high is None:  # pragma: no cover
+                raise ValueError("value, low and high go together")
+            if self.low > self.high:
+                raise ValueError(f"interval low {self.low:g} is above high {self.high:g}")
+            if self.low == self.high:
+                raise ValueError(
+                    f"interval low and high are both {self.low:g}: give the uncertainty as low < high"
+                )
+            if not self.low <= self.value <= self.high:
+                raise ValueError(
+                    f"value {self.value:g} lies outside its interval [{self.low:g}, {self.high:g}]"
+                )
+        for key in ("value", "low", "high", "at_least", "at_most", "tolerance", "weight"):
+            number = getattr(self, key)
+            if number is not None and not math.isfinite(number):
+                raise ValueError(f"{key} must be a finite number, got {number!r}")
+        return self
+
+    def selectors(self) -> tuple[Selector, ...]:
+        """Return the one selection of a simple target, or (a, b) of a contrast."""
+        if self.compare is None:
+            return (
+                Selector(
+                    metric=self.metric,
+                    arm=self.arm,
+                    sites=self.sites,
+                    host=self.host,
+                    geography=self.geography,
+                ),
+            )
+        if self.a is None or self.b is None:  # pragma: no cover - the validator guarantees both
+            raise ValueError(f"target {self.name!r} has compare without 'a' and 'b'")
+        return tuple(
+            side.model_copy(
+                update={
+                    "metric": side.metric if side.metric is not None else self.metric,
+                    "arm": side.arm if side.arm is not None else self.arm,
+                }
+            )
+            for side in (self.a, self.b)
+        )
+
+    @property
+    def is_ordinal(self) -> bool:
+        """Whether the observation is an ordinal constraint rather than a point."""
+        return self.at_least is not None or self.at_most is not None
+
+    def observed_text(self) -> str:
+        """Return the observation in words, e.g. ``"0.51 [0.43, 0.59]"`` or ``">= 0"``."""
+        if self.at_least is not None:
+            return f">= {self.at_least:g}"
+        if self.at_most is not None:
+            return f"<= {self.at_most:g}"
+        return f"{self.value:g} [{self.low:g}, {self.high:g}]"
+
+
+class PriorsSpec(StrictModel):
+    """``[priors]``: which mechanism parameters to calibrate and optional narrower bounds."""
+
+    parameters: tuple[str, ...] | None = Field(
+        default=None,
+        strict=False,
+        description="Mechanism parameters to calibrate (default: all); others keep the scenario values.",
+    )
+    bounds: dict[str, Annotated[tuple[float, float], Strict(False)]] = Field(
+        default_factory=dict,
+        strict=False,
+        description="Narrower uniform prior [low, high] per parameter, inside the declared bounds.",
+    )
+
+
+class TargetsFile(StrictModel):
+    """A whole targets file."""
+
+    name: str = Field(min_length=1, max_length=80, description="Label of this target set.")
+    description: str = ""
+    priors: PriorsSpec = Field(default_factory=PriorsSpec)
+    targets: tuple[TargetSpec, ...] = Field(min_length=1, strict=False)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        seen: set[str] = set()
+        for index, target in enumerate(self.targets):
+            if target.name in seen:
+                raise ValueError(f"targets[{index}].name: duplicate target name {target.name!r}")
+            seen.add(target.name)
+        return self
+
+
+@dataclass(frozen=True)
+class TargetSet:
+    """A validated targets file and where it came from."""
+
+    spec: TargetsFile
+    source: str
+    """File name (or ``<embedded ...>``) used in messages."""
+
+    @property
+    def targets(self) -> tuple[TargetSpec, ...]:
+        """The targets, in file order."""
+        return self.spec.targets
+
+    @property
+    def names(self) -> list[str]:
+        """Target names, in file order."""
+        return [t.name for t in self.spec.targets]
+
+    @property
+    def fingerprint(self) -> str:
+        """Digest of the validated content (not its formatting or comments)."""
+        text = json.dumps(self.spec.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_targets(path: str | Path) -> TargetSet:
+    """Read and validate a targets file.
+
+    Raises
+    ------
+    PeersimInputError
+        If the file is missing, not TOML or invalid; the message names the file
+        and the key path (e.g. ``targets[2].low``).
+    """
+    return parse_targets(read_text_file(path), source=str(path))
+
+
+def parse_targets(text: str, source: str = "<targets>") -> TargetSet:
+    """Validate targets TOML text; ``source`` names it in error messages."""
+    return targets_from_dict(parse_toml(text, source), source=source)
+
+
+def targets_from_dict(data: dict[str, Any], source: str = "<targets>") -> TargetSet:
+    """Validate plain data shaped like a targets file."""
+    try:
+        spec = TargetsFile.model_validate(data)
+    except ValidationError as error:
+        raise humanise(error, source, TargetsFile, "targets", rules=(_top_level_target,)) from None
+    return TargetSet(spec, source)
+
+
+def default_targets_text() -> str:
+    """TOML text of the packaged default targets (approximate ENRICH figures)."""
+    return resources.files("peersim.data").joinpath(DEFAULT_TARGETS_RESOURCE).read_text("utf-8")
+
+
+def default_targets() -> TargetSet:
+    """Return the packaged default targets: the study's published contrasts (see docs/calibration.md)."""
+    return parse_targets(default_targets_text(), source=f"<embedded {DEFAULT_TARGETS_RESOURCE}>")
+
+
+def _top_level_target(problem: Problem) -> str | None:
+    """Pass on a file-level check that already names the target's key path (duplicate names)."""
+    if (
+        problem.kind == "value_error"
+        and problem.path == "<top level>"
+        and problem.message.startswith("targets[")
+    ):
+        return problem.message
+    return None
+
+
+# --- binding to a scenario -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoundSelector:
+    """A selection resolved against a scenario: table, metric and site labels."""
+
+    table: Literal["metrics", "outcomes"]
+    metric: str
+    arm: str | None
+    sites: tuple[str, ...]
+    """Site labels whose values are averaged (``("overall",)`` for pooled)."""
+
+    def value(self, lookup: dict[tuple[str, str, str], float]) -> float:
+        """Mean of the selected sites' values (NaN if none is finite)."""
+        arm = self.arm or ""
+        values = [lookup.get((site, arm, self.metric), math.nan) for site in self.sites]
+        finite = [v for v in values if math.isfinite(v)]
+        return float(np.mean(finite)) if finite else math.nan
+
+
+@dataclass(frozen=True)
+class BoundTarget:
+    """A target resolved against a scenario, able to read its value from a run."""
+
+    spec: TargetSpec
+    selectors: tuple[BoundSelector, ...]
+
+    @property
+    def name(self) -> str:
+        """The target's name."""
+        return self.spec.name
+
+    def value(self, lookup: dict[tuple[str, str, str], float]) -> float:
+        """Return the target's statistic in one run (NaN if it cannot be computed)."""
+        values = [s.value(lookup) for s in self.selectors]
+        if len(values) == 1:
+            return values[0]
+        a, b = values
+        if self.spec.compare == "difference":
+            return a - b
+        return a / b if b != 0 and math.isfinite(b) else math.nan
+
+    def discrepancy(self, value: float) -> float:
+        """Standardised distance of a simulated value from the observation (>= 0 units).
+
+        Point targets: ``(value - point) / sd`` with ``sd`` the half-width of the
+        95% interval on that side divided by 1.96 (signed). Ordinal targets: the
+        violation divided by ``tolerance`` (0 when the constraint holds).
+        """
+        spec = self.spec
+        if spec.at_least is not None:
+            return max(0.0, spec.at_least - value) / spec.tolerance
+        if spec.at_most is not None:
+            return max(0.0, value - spec.at_most) / spec.tolerance
+        if spec.value is None or spec.low is None or spec.high is None:  # pragma: no cover
+            raise ValueError(f"target {spec.name!r} has no observation")
+        z = normal_quantile(0.975)  # an observed interval is read as a 95% interval
+        below = (spec.value - spec.low) / z
+        above = (spec.high - spec.value) / z
+        sd = below if value < spec.value else above
+        if sd <= 0:
+            sd = max(below, above)
+        return (value - spec.value) / sd
+
+    def satisfied(self, value: float) -> bool:
+        """Whether a value meets an ordinal constraint, or lies in a point target's interval."""
+        spec = self.spec
+        if not math.isfinite(value):
+            return False
+        if spec.at_least is not None:
+            return value >= spec.at_least
+        if spec.at_most is not None:
+            return value <= spec.at_most
+        if spec.low is None or spec.high is None:  # pragma: no cover
+            raise ValueError(f"target {spec.name!r} has no observation")
+        return spec.low <= value <= spec.high
+
+
+@dataclass(frozen=True)
+class BoundTargets:
+    """A target set bound to one scenario."""
+
+    target_set: TargetSet
+    targets: tuple[BoundTarget, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """Target names, in file order."""
+        return [t.name for t in self.targets]
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Target weights, normalised to a mean of 1."""
+        raw = {t.name: t.spec.weight for t in self.targets}
+        mean = sum(raw.values()) / len(raw)
+        return {k: v / mean for k, v in raw.items()}
+
+    def values(self, result: RunResult) -> dict[str, float]:
+        """Each target's statistic in one run."""
+        lookup = run_lookup(result)
+        return {t.name: t.value(lookup) for t in self.targets}
+
+
+def run_lookup(result: RunResult) -> dict[tuple[str, str, str], float]:
+    """Index a run's headline and per-arm values by ``(site, arm or "", metric)``."""
+    m = result.metrics
+    lookup = {
+        (site, "", metric): float(value)
+        for site, metric, value in zip(m["site"], m["metric"], m["value"], strict=True)
+    }
+    o = result.outcomes
+    lookup.update(
+        {
+            (site, arm, metric): float(value)
+            for site, arm, metric, value in zip(o["site"], o["arm"], o["metric"], o["value"], strict=True)
+        }
+    )
+    return lookup
+
+
+def bind_targets(target_set: TargetSet, scenario: Scenario) -> BoundTargets:
+    """Resolve metrics, arms, sites and groups of every target against ``scenario``.
+
+    Raises
+    ------
+    PeersimInputError
+        For an unknown metric, a metric not reported for that arm, an unknown
+        site, or a group that matches no site; the message names the targets
+        file, the key path and the valid choices.
+    """
+    bound = []
+    for index, spec in enumerate(target_set.targets):
+        resolved = []
+        for side_index, selector in enumerate(spec.selectors()):
+            prefix = f"targets[{index}]"
+            metric_path = f"{prefix}.metric"
+            sites_path = prefix
+            if spec.compare is not None:
+                side = "ab"[side_index]
+                explicit: Selector = getattr(spec, side)
+                sites_path = f"{prefix}.{side}"
+                if explicit.metric is not None:
+                    metric_path = f"{sites_path}.metric"
+            resolved.append(
+                _bind_selector(
+                    selector,
+                    scenario,
+                    f'{target_set.source}: {{path}} (target "{spec.name}")',
+                    metric_path,
+                    sites_path,
+                )
+            )
+        bound.append(BoundTarget(spec, tuple(resolved)))
+    return BoundTargets(target_set, tuple(bound))
+
+
+def _bind_selector(
+    selector: Selector, scenario: Scenario, label: str, metric_path: str, sites_path: str
+) -> BoundSelector:
+    metric = selector.metric
+    assert metric is not None
+    if selector.arm is None:
+        if metric not in METRICS:
+            raise PeersimInputError(
+                label.format(path=metric_path)
+                + f": unknown metric {metric!r}; valid metrics are: {', '.join(METRICS)}"
+            )
+        table: Literal["metrics", "outcomes"] = "metrics"
+    else:
+        valid = ARM_METRICS[selector.arm]
+        if metric not in valid:
+            raise PeersimInputError(
+                label.format(path=metric_path)
+                + f": {metric!r} is not reported per arm for arm {selector.arm!r}; "
+                f"valid metrics with arm = {selector.arm!r} are: {', '.join(valid)}"
+            )
+        table = "outcomes"
+    names = [s.name for s in scenario.sites]
+    if selector.sites is not None:
+        for position, name in enumerate(selector.sites):
+            if name not in names:
+                raise PeersimInputError(
+                    label.format(path=f"{sites_path}.sites[{position}]")
+                    + f": unknown site {name!r}; scenario {scenario.name!r} has sites: {', '.join(names)}"
+                )
+        sites = tuple(selector.sites)
+    elif selector.host is not None or selector.geography is not None:
+        sites = tuple(
+            s.name
+            for s in scenario.sites
+            if (selector.host is None or s.host == selector.host)
+            and (selector.geography is None or s.geography == selector.geography)
+        )
+        if not sites:
+            group = ", ".join(
+                f"{k} = {v!r}"
+                for k, v in (("host", selector.host), ("geography", selector.geography))
+                if v is not None
+            )
+            raise PeersimInputError(
+                label.format(path=sites_path)
+                + f": no site of scenario {scenario.name!r} has {group}; its sites are: "
+                + ", ".join(f"{s.name} ({s.host}, {s.geography})" for s in scenario.sites)
+            )
+    else:
+        sites = (OVERALL,)
+    return BoundSelector(table, metric, selector.arm, sites)
+
+
+# --- priors -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UniformPrior:
+    """Uniform prior of one parameter on ``[low, high]``."""
+
+    name: str
+    low: float
+    high: float
+
+    @property
+    def sd(self) -> float:
+        """Standard deviation of the uniform distribution."""
+        return (self.high - self.low) / math.sqrt(12.0)
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Independent uniform priors of the calibrated parameters, in declaration order."""
+
+    priors: tuple[UniformPrior, ...]
+
+    @property
+    def names(self) -> list[str]:
+        """Calibrated parameter names."""
+        return [p.name for p in self.priors]
+
+    def __getitem__(self, name: str) -> UniformPrior:
+        for prior in self.priors:
+            if prior.name == name:
+                return prior
+        raise KeyError(name)
+
+    def to_pyabc(self) -> Any:
+        """Return the prior as a ``pyabc.Distribution`` (imports pyabc)."""
+        import pyabc  # heavy: pyabc (about 1 s), loaded only when a calibration runs
+
+        return pyabc.Distribution(**{p.name: pyabc.RV("uniform", p.low, p.high - p.low) for p in self.priors})
+
+    def as_dict(self) -> dict[str, list[float]]:
+        """``{name: [low, high]}`` for records."""
+        return {p.name: [p.low, p.high] for p in self.priors}
+
+
+def build_priors(target_set: TargetSet) -> Priors:
+    """Build the priors a targets file asks for.
+
+    Raises
+    ------
+    PeersimInputError
+        For an unknown parameter, bounds for a parameter that is not
+        calibrated, ``low >= high``, or bounds outside the declared ones; the
+        message names the file and key path and gives the declared range.
+    """
+    spec = target_set.spec.priors
+    source = target_set.source
+    valid = ", ".join(MECHANISM_PARAMS)
+    if spec.parameters is None:
+        names = list(MECHANISM_PARAMS)
+    else:
+        names = []
+        for index, name in enumerate(spec.parameters):
+            if name not in MECHANISM_PARAMS:
+                raise PeersimInputError(
+                    f"{source}: priors.parameters[{index}]: {name!r} is not a mechanism parameter; "
+                    f"valid: {valid}"
+                )
+            if name in names:
+                raise PeersimInputError(f"{source}: priors.parameters[{index}]: {name!r} is listed twice")
+            names.append(name)
+        if not names:
+            raise PeersimInputError(f"{source}: priors.parameters: list at least one parameter to calibrate")
+    for name in spec.bounds:
+        if name not in MECHANISM_PARAMS:
+            raise PeersimInputError(
+                f"{source}: priors.bounds.{name}: {name!r} is not a mechanism parameter; valid: {valid}"
+            )
+        if name not in names:
+            raise PeersimInputError(
+                f"{source}: priors.bounds.{name}: {name!r} is not calibrated (not in priors.parameters)"
+            )
+    priors = []
+    for name in MECHANISM_PARAMS:
+        if name not in names:
+            continue
+        declared = MECHANISM_PARAMS[name]
+        low, high = spec.bounds.get(name, (declared.low, declared.high))
+        key = f"{source}: priors.bounds.{name}"
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise PeersimInputError(f"{key}: bounds must be finite numbers, got [{low!r}, {high!r}]")
+        if low >= high:
+            raise PeersimInputError(f"{key}: low {low:g} must be below high {high:g}")
+        if low < declared.low or high > declared.high:
+            raise PeersimInputError(
+                f"{key}: prior [{low:g}, {high:g}] is outside the declared bounds of {name} "
+                f"({declared.range_text}, peersim.core.parameters); narrow it, never widen it"
+            )
+        priors.append(UniformPrior(name, float(low), float(high)))
+    return Priors(tuple(priors))

@@ -1,0 +1,179 @@
+"""``peersim compare``: what-if scenarios against a base, on common random numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from peersim.cli.common import (
+    EXIT_RUNS_FAILED,
+    ExecutorName,
+    ExecutorOption,
+    JobsOption,
+    JsonOption,
+    NoPosteriorOption,
+    PosteriorOption,
+    SchedulerOption,
+    SetOption,
+    backend,
+    describe_failures,
+    fail,
+    print_table,
+    progress_for,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def command(
+    base: Annotated[
+        Path, typer.Argument(metavar="BASE", help="Base scenario TOML file.", show_default=False)
+    ],
+    whatifs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="[WHATIF]...",
+            help="What-if scenario files, each compared with the base.",
+            show_default=False,
+        ),
+    ] = None,
+    sets: SetOption = None,
+    replicates: Annotated[
+        int, typer.Option("--replicates", "-n", min=2, help="Paired replicates per scenario.")
+    ] = 20,
+    seed: Annotated[
+        int, typer.Option("--seed", "-s", min=0, help="Base seed, shared by every scenario.")
+    ] = 0,
+    json_output: JsonOption = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Directory for a run store per scenario, compare.csv, compare.json and forest.png. "
+            "Running again resumes it.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace stores or files in --out written for something else."),
+    ] = False,
+    jobs: JobsOption = None,
+    executor: ExecutorOption = ExecutorName.local,
+    scheduler: SchedulerOption = None,
+    posterior: PosteriorOption = None,
+    no_posterior: NoPosteriorOption = False,
+) -> None:
+    """Compare what-ifs with a base scenario: paired differences with 95% intervals.
+
+    Replicate i of every scenario runs with the same seed (common random
+    numbers), so differences are paired; comparing a scenario with itself gives
+    exactly zero. --set builds one more what-if: the base with those keys changed.
+    """
+    if not whatifs and not sets:
+        raise fail("compare: give at least one WHATIF file or a --set KEY=VALUE")
+    # With --jobs the pool is known now, so its forkserver starts before anything else is read.
+    where = backend(executor, jobs, scheduler) if jobs is not None else None
+    from peersim.core.overrides import load_source
+    from peersim.simulation import estimated_seconds
+
+    base_source = load_source(base)
+    others = [load_source(path) for path in whatifs or []]
+    if sets:
+        others.append(load_source(base, sets))
+    if where is None:
+        work = replicates * sum(estimated_seconds(s.scenario) for s in [base_source, *others])
+        where = backend(executor, jobs, scheduler, work)
+    from peersim.ensemble.workflow import compare
+    from peersim.uncertainty import resolve_posterior
+
+    outcome = compare(
+        base_source,
+        others,
+        seed,
+        replicates,
+        posterior=resolve_posterior(posterior, use_posterior=not no_posterior),
+        out=out,
+        force=force,
+        executor=where,
+        progress=progress_for(not json_output),
+    )
+    labels, reports = outcome.labels, outcome.reports
+    if outcome.differences is None or outcome.document is None:
+        for label, report in zip(labels, reports, strict=True):
+            if report.failures:
+                typer.echo(f"[{label}] " + describe_failures(report.failures, replicates, None), err=True)
+        raise typer.Exit(EXIT_RUNS_FAILED)
+    if json_output:
+        sys.stdout.write(json.dumps(outcome.document, allow_nan=False) + "\n")
+    else:
+        sites = [s.name for s in base_source.scenario.sites]
+        typer.echo(
+            f"peersim compare: base {base_source.scenario.name} ({base_source.source}), "
+            f"{replicates} paired replicate(s), seed {seed}, common random numbers"
+        )
+        typer.echo(f"difference = what-if - base; interval: {outcome.document['interval']}")
+        for source, label in zip(others, labels[1:], strict=True):
+            origin = source.source + (f" with --set {' '.join(source.overrides)}" if source.overrides else "")
+            typer.echo(f"\nwhat-if {label} ({origin}) vs base {base_source.scenario.name}")
+            for site in ["overall"] if len(sites) <= 1 else ["overall", *sites]:
+                table = comparison_table(outcome.differences, label, site)
+                print_table(table, title=f"[{site}]", right=list(table.columns[1:]))
+        if out is not None:
+            typer.echo(
+                f"\nwrote run stores {', '.join(labels)} and compare.csv, compare.json, forest.png to {out}"
+            )
+    if any(report.failures for report in reports):
+        for label, report in zip(labels, reports, strict=True):
+            if report.failures:
+                failures_at = str(out / label / "failures") if out is not None else None
+                typer.echo(
+                    f"[{label}] " + describe_failures(report.failures, replicates, failures_at), err=True
+                )
+        raise typer.Exit(EXIT_RUNS_FAILED)
+
+
+def comparison_table(differences: pd.DataFrame, label: str, site: str) -> pd.DataFrame:
+    """One what-if's paired differences at one site, laid out for the terminal."""
+    import pandas as pd
+
+    from peersim.core.results import COUNT_METRICS, METRICS
+
+    rows = differences[(differences["comparison"] == label) & (differences["site"] == site)]
+    lookup = {str(r["metric"]): r for r in rows.to_dict("records")}
+    out = []
+    for metric in METRICS:
+        row = lookup.get(metric)
+        if row is None:
+            continue
+        count = metric in COUNT_METRICS
+        interval = (
+            f"[{_number(row['lo'], count, True)}, {_number(row['hi'], count, True)}]"
+            if math.isfinite(float(row["lo"]))
+            else "-"
+        )
+        out.append(
+            {
+                "metric": metric,
+                "base": _number(row["base"], count),
+                "what-if": _number(row["whatif"], count),
+                "difference": _number(row["difference"], count, True),
+                "95% interval": interval,
+                "n": str(int(row["n"])),
+            }
+        )
+    return pd.DataFrame(out, columns=["metric", "base", "what-if", "difference", "95% interval", "n"])
+
+
+def _number(value: Any, count: bool, signed: bool = False) -> str:
+    value = float(value)
+    if not math.isfinite(value):
+        return "-"
+    digits = 1 if count else 3
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"

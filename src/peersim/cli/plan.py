@@ -1,0 +1,212 @@
+"""``peersim plan``: predicted outcomes, lever ranking and the cheapest plan for a new site."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from peersim.cli.common import (
+    EXIT_INTERRUPTED,
+    ExecutorName,
+    ExecutorOption,
+    JobsOption,
+    SchedulerOption,
+    backend,
+    fail,
+    print_table,
+    progress_for,
+)
+
+if TYPE_CHECKING:
+    from peersim.planning.workflow import PlanResult
+
+
+def command(
+    site: Annotated[
+        Path,
+        typer.Argument(
+            help="One-site scenario TOML file in service mode (the site as drafted).", show_default=False
+        ),
+    ],
+    costs: Annotated[
+        Path | None,
+        typer.Option(
+            "--costs",
+            "-c",
+            help="Costs TOML: unit costs and the lever options a plan may use. "
+            "Default: the packaged copy of scenarios/costs_default.toml.",
+            show_default=False,
+        ),
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget", "-b", help="Yearly budget in the costs file's currency.", show_default=False
+        ),
+    ] = None,
+    targets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="METRIC>=VALUE or METRIC<=VALUE to meet with probability >= 0.8 (repeatable), "
+            "e.g. engagement_rate>=0.5 or readmissions_averted_per_100>=3.",
+            show_default=False,
+        ),
+    ] = None,
+    posterior: Annotated[
+        Path | None,
+        typer.Option(
+            "--posterior",
+            help="Posterior Parquet file from peersim calibrate: mechanism strengths drawn per replicate. "
+            "Without it the scenario's point values are used.",
+            show_default=False,
+        ),
+    ] = None,
+    replicates: Annotated[
+        int, typer.Option("--replicates", "-n", min=2, help="Replicates per confirmed plan.")
+    ] = 40,
+    screen: Annotated[
+        int | None,
+        typer.Option(
+            "--screen-replicates",
+            min=2,
+            help="Replicates every plan of the grid is screened with. Default: a tenth of --replicates, "
+            "at least 4.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Base seed, shared by every plan.")] = 0,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Write exactly one JSON document to stdout instead of text.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Directory for plan.md (report), plan.json, the frontier figures and tables.",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace files already in --out.")] = False,
+    jobs: JobsOption = None,
+    executor: ExecutorOption = ExecutorName.local,
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Plan a new site: prediction, lever ranking and the cheapest plan meeting targets.
+
+    Predicts engagement, fidelity and 12-month readmission for the site as
+    given against the same people without peer support (common random
+    numbers); ranks each lever of the costs file by gain per unit cost; and
+    searches the lever grid for the cheapest plan meeting every --target with
+    probability >= 0.8 within --budget. A budget below the cost of the site as
+    given is reported as infeasible, with the cheapest alternative, and exits 2.
+    """
+    where = backend(executor, jobs, scheduler)
+    # The library (pandas, the model) is imported only when the command runs: `peersim --help` stays fast.
+    from peersim.io.files import OutputDirectory
+    from peersim.planning.report import PLAN_FIGURES, PLAN_OUTPUTS, plan_json, write_plan_outputs
+    from peersim.planning.workflow import plan, prepare
+
+    inputs = prepare(site, costs, budget, targets or (), posterior, replicates, screen, seed)
+    directory = OutputDirectory(out, force=force) if out is not None else None
+    if directory is not None:
+        directory.check(PLAN_OUTPUTS)
+    try:
+        with where.start() as pool:
+            result = plan(inputs, pool, progress_for(not json_output))
+    except KeyboardInterrupt:
+        typer.echo("\npeersim: interrupted; nothing written", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    document = plan_json(result, list(PLAN_FIGURES.values()) if directory is not None else [])
+    if directory is not None:
+        write_plan_outputs(directory, result, document, command_line())
+    if json_output:
+        sys.stdout.write(json.dumps(document, allow_nan=False) + "\n")
+    else:
+        print_summary(result)
+        if directory is not None:
+            typer.echo(f"\nwrote {', '.join(PLAN_OUTPUTS)} to {directory.path}")
+    if result.current_over_budget:
+        raise fail(f"--budget {inputs.budget:g}: " + " ".join(document["search"]["answer"]))
+
+
+def command_line() -> str | None:
+    """Return the ``peersim plan`` command as typed (shell-quoted) for the report; ``None`` if bare."""
+    return "peersim plan " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
+
+
+def print_summary(result: PlanResult) -> None:
+    """Print the plan for the terminal: what ran, the answer, the prediction and the lever ranking."""
+    # Heavy (pandas) and the library: imported only when a plan has run, as in `command`.
+    import pandas as pd
+
+    from peersim.io.templates import money, signed
+    from peersim.planning.analysis import GAIN_PER
+    from peersim.planning.report import PREDICTION_INTERVAL, answer_lines, lever_text, metric_text
+
+    inputs = result.inputs
+    cur = inputs.costs.currency
+    typer.echo(
+        f"peersim plan: {inputs.site.site.name} ({inputs.site.source}); costs {inputs.costs.source}; "
+        f"{inputs.replicates} replicates (screen {inputs.screen_replicates}), seed {inputs.seed}; "
+        f"{len(result.plans)} plans; {result.runs} runs in {result.seconds:.1f} s"
+    )
+    typer.echo("")
+    for line in answer_lines(result):
+        typer.echo(line)
+    typer.echo("")
+    rows = [
+        {
+            "metric": row.metric,
+            "mean": metric_text(row.metric, row.mean, cur),
+            "range": f"[{metric_text(row.metric, row.lo, cur)}, {metric_text(row.metric, row.hi, cur)}]",
+            "ci": f"[{metric_text(row.metric, row.ci_lo, cur)}, {metric_text(row.metric, row.ci_hi, cur)}]",
+        }
+        for row in result.prediction
+    ]
+    effect = result.cost_effect
+    upper = money(effect.hi, cur) if effect.hi is not None else "unbounded"
+    rows.append(
+        {
+            "metric": "cost_per_readmission_averted",
+            "mean": money(effect.value, cur),
+            "range": "",
+            "ci": f"[{money(effect.lo, cur)}, {upper}]",
+        }
+    )
+    # Titles are echoed, not given to the table, which would wrap them at its own width.
+    typer.echo(f"Prediction for the site as given ({PREDICTION_INTERVAL}):")
+    print_table(pd.DataFrame(rows), right=["mean"])
+    typer.echo("")
+
+    per = f"per {money(GAIN_PER, cur)}"
+    steps = []
+    rank = 0
+    for step in result.ranking.steps:
+        per_cost = "no added resourcing cost"
+        if step.ranked:
+            rank += 1
+            per_cost = f"{signed(step.per_10k)} [{signed(step.per_10k_lo)}, {signed(step.per_10k_hi)}]"
+        steps.append(
+            {
+                "rank": f"{rank}." if step.ranked else "-",
+                "step": f"{step.label} {lever_text(step.before)} -> {lever_text(step.after)}",
+                "gain": f"{signed(step.gain)} [{signed(step.gain_lo)}, {signed(step.gain_hi)}]",
+                "cost": money(step.delta_cost, cur),
+                per: per_cost,
+            }
+        )
+    typer.echo(f"Lever ranking: gain in {result.ranking.metric} {per} of added yearly cost:")
+    print_table(
+        pd.DataFrame(steps, columns=["rank", "step", "gain", "cost", per]),
+        right=["rank", "gain", "cost", per],
+    )
+    if result.failures:
+        typer.echo(f"\n{len(result.failures)} replicate(s) failed; see the JSON 'failures'.")

@@ -1,0 +1,137 @@
+"""What a run reports: the metric vocabulary and :class:`RunResult`, its tidy tables.
+
+Every table is long-format (one value per row) except ``patients``, which has one
+row per participant. Scales: shares and fidelity on 0-1; contacts as counts;
+strain on 0-1; vacancy in post-weeks. :func:`peersim.model.results.collect` fills
+the tables from a finished model.
+
+Fidelity is the *delivered* fidelity: the mean, over every contact delivered at a
+site, of the peer worker's practice at the time in each domain of the peer
+support fidelity index (0-1 per domain; 1 = fully consistent with the manual).
+The index's own item scale and per-site scores were not available, so no mapping
+to it is claimed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from peersim.io.provenance import package_version
+
+FIDELITY_DOMAINS: tuple[str, ...] = (
+    "trusting_relationships",
+    "reciprocity_mutuality",
+    "leadership_choice_control",
+    "strengths_community",
+)
+"""The four domains of the peer support fidelity index (Gillard et al. 2021)."""
+
+OVERALL = "overall"
+"""Site label of values pooled over all sites."""
+ARMS: tuple[str, str] = ("peer_support", "usual_care")
+"""Arm labels. In service mode ``usual_care`` is the counterfactual of the same people."""
+
+METRICS: dict[str, str] = {
+    "participants": "Participants (both arms in trial mode; everyone offered in service mode)",
+    "engagement_rate": "Share of the peer support arm with at least 2 contacts (0-1)",
+    "mean_contacts": "Mean peer support contacts in the peer support arm",
+    "contacts_before_discharge": "Mean contacts on the ward before discharge, peer support arm",
+    "fidelity_index": "Delivered fidelity, mean of the four domains (0-1)",
+    **{f"fidelity_{d}": f"Delivered fidelity, {d.replace('_', ' ')} domain (0-1)" for d in FIDELITY_DOMAINS},
+    "readmission_rate_intervention": "12-month readmission, peer support arm (0-1)",
+    "readmission_rate_control": "12-month readmission, usual care (0-1; counterfactual in service mode)",
+    "readmission_rate_engaged": "12-month readmission of engaged participants (0-1)",
+    "readmission_rate_not_engaged": "12-month readmission of not-engaged participants (0-1)",
+    "itt_odds_ratio": "Intention-to-treat odds ratio of readmission, peer support vs usual care",
+    "itt_risk_difference": "Intention-to-treat risk difference of readmission (peer support - usual care)",
+    "pw_strain": "Mean peer worker strain over the delivery phase (0-1)",
+    "vacancy_weeks": "Peer worker post-weeks left vacant",
+    "supervision_sessions": "Supervision sessions delivered",
+    "ward_acceptance": "Mean ward staff acceptance at the end of delivery (0-1)",
+}
+"""Headline metrics reported per site and overall, with their meaning."""
+
+COUNT_METRICS = frozenset({"participants", "vacancy_weeks", "supervision_sessions"})
+"""Headline metrics that are counts rather than shares or ratios."""
+
+TIMESERIES_METRICS: tuple[str, ...] = (
+    "ward_acceptance",
+    "pw_strain",
+    "fidelity_index",
+    "engagement_rate",
+    "caseload",
+    "vacancies",
+    "supervision_sessions",
+    "contacts",
+)
+"""Per-site weekly series of the ``timeseries`` table."""
+
+TABLES: tuple[str, ...] = ("metrics", "outcomes", "staff", "timeseries", "patients")
+"""The tables of a :class:`RunResult`, in the order they are written."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Tidy tables from one run of one scenario with one seed.
+
+    Attributes
+    ----------
+    metrics : pandas.DataFrame
+        Headline metrics, columns ``site, metric, value``; ``site`` is a site name
+        or ``"overall"``. See :data:`METRICS`.
+    outcomes : pandas.DataFrame
+        Per site x arm: ``site, arm, metric, value``.
+    staff : pandas.DataFrame
+        Per site: ``site, metric, value`` (strain, vacancy weeks, supervision,
+        acceptance, hires, ward contacts).
+    timeseries : pandas.DataFrame
+        Weekly per site over the delivery phase: ``week, site, metric, value``.
+    patients : pandas.DataFrame
+        One row per participant with their arm, contacts and outcome.
+    """
+
+    scenario_name: str
+    scenario_hash: str
+    mode: str
+    seed: int
+    """Entropy of the seed sequence (the base seed for replicates)."""
+    spawn_key: tuple[int, ...]
+    """Spawn key of the seed sequence; ``(i,)`` for replicate ``i`` of an ensemble."""
+    metrics: pd.DataFrame
+    outcomes: pd.DataFrame
+    staff: pd.DataFrame
+    timeseries: pd.DataFrame
+    patients: pd.DataFrame
+    version: str = field(default_factory=package_version)
+
+    @property
+    def replicate(self) -> int | None:
+        """Replicate index within an ensemble, or ``None`` for a single run."""
+        return self.spawn_key[-1] if self.spawn_key else None
+
+    def metric(self, name: str, site: str = OVERALL) -> float:
+        """Return one headline metric (``site`` defaults to all sites pooled)."""
+        table = self.metrics
+        hit = table[(table["site"] == site) & (table["metric"] == name)]
+        if hit.empty:
+            raise KeyError(f"no metric {name!r} for site {site!r}")
+        return float(hit["value"].iloc[0])
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Return all tables by name, stamped with scenario hash, seed, replicate and version."""
+        stamp: dict[str, Any] = {
+            "scenario_hash": self.scenario_hash,
+            "seed": self.seed,
+            "replicate": -1 if self.replicate is None else self.replicate,
+            "version": self.version,
+        }
+        out = {}
+        for name in TABLES:
+            table = getattr(self, name).copy()
+            for key, value in stamp.items():
+                table[key] = value
+            out[name] = table
+        return out

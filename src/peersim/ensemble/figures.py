@@ -1,0 +1,280 @@
+"""Figures of ensembles and comparisons. Each function returns a matplotlib Figure; callers save it.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly, so no global
+pyplot state or interactive backend is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from peersim.core.results import ARMS, OVERALL
+
+TRAJECTORY_METRICS: dict[str, str] = {
+    "engagement_rate": "Engaged share of those offered so far (0-1)",
+    "fidelity_index": "Fidelity index of peer workers in post (0-1)",
+    "ward_acceptance": "Ward staff acceptance (0-1)",
+    "pw_strain": "Peer worker strain (0-1)",
+}
+"""Weekly series drawn by :func:`trajectories_figure`, with panel titles."""
+
+SHARE_METRICS: tuple[str, ...] = (
+    "engagement_rate",
+    "fidelity_index",
+    "fidelity_trusting_relationships",
+    "fidelity_reciprocity_mutuality",
+    "fidelity_leadership_choice_control",
+    "fidelity_strengths_community",
+    "readmission_rate_intervention",
+    "readmission_rate_control",
+    "readmission_rate_engaged",
+    "readmission_rate_not_engaged",
+    "itt_risk_difference",
+    "pw_strain",
+    "ward_acceptance",
+)
+"""Metrics on a 0-1 scale, drawn on one shared axis in :func:`forest_figure`."""
+OTHER_METRICS: tuple[str, ...] = (
+    "mean_contacts",
+    "contacts_before_discharge",
+    "supervision_sessions",
+    "vacancy_weeks",
+    "itt_odds_ratio",
+)
+"""Metrics on their own scales, one small panel each in :func:`forest_figure`."""
+
+COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
+
+
+def _colour(index: int) -> str:
+    return COLOURS[index % len(COLOURS)]
+
+
+def forest_figure(differences: pd.DataFrame, site: str = OVERALL, title: str = "") -> Figure:
+    """Forest plot of paired differences (what-if - base) with their 95% intervals.
+
+    Parameters
+    ----------
+    differences
+        Output of :func:`peersim.stats.paired_differences` for one or more
+        what-ifs (column ``comparison`` tells them apart).
+    site
+        Which site's differences to draw (default: all sites pooled).
+    title
+        Figure title.
+
+    Notes
+    -----
+    Shares and indices on a 0-1 scale share one axis (left); contacts, sessions,
+    vacancy weeks and the odds ratio each get a small panel with their own
+    scale (right). A dotted line marks no difference.
+    """
+    rows = differences[differences["site"] == site]
+    labels = list(dict.fromkeys(rows["comparison"]))
+    fig = Figure(figsize=(12, 7.5), layout="constrained")
+    grid = fig.add_gridspec(len(OTHER_METRICS), 2, width_ratios=(1.5, 1))
+    offsets = ((len(labels) - 1) / 2 - np.arange(len(labels))) * (0.7 / max(1, len(labels)))  # first on top
+
+    ax = fig.add_subplot(grid[:, 0])
+    shares = [m for m in SHARE_METRICS if m in set(rows["metric"])]
+    y = np.arange(len(shares))[::-1].astype(float)
+    for k, label in enumerate(labels):
+        table = rows[rows["comparison"] == label].set_index("metric")
+        _forest_points(ax, table, shares, y + offsets[k], _colour(k), label)
+    ax.axvline(0.0, color="black", linewidth=0.8, linestyle=":")
+    ax.set_yticks(y, shares, fontsize=8)
+    ax.set_xlabel("difference, what-if - base (0-1 scale)")
+    ax.set_title("Shares and indices", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    if labels:
+        ax.legend(fontsize=8, loc="best")
+
+    for r, metric in enumerate(OTHER_METRICS):
+        sub = fig.add_subplot(grid[r, 1])
+        for k, label in enumerate(labels):
+            table = rows[rows["comparison"] == label].set_index("metric")
+            _forest_points(sub, table, [metric], np.array([offsets[k]]), _colour(k), None)
+        sub.axvline(0.0, color="black", linewidth=0.8, linestyle=":")
+        sub.set_yticks([])
+        sub.set_ylim(-0.6, 0.6)
+        sub.set_title(metric, fontsize=8, loc="left")
+        sub.tick_params(axis="x", labelsize=7)
+        sub.grid(axis="x", alpha=0.3)
+    fig.suptitle(title or f"Paired differences (what-if - base), {site}, with 95% intervals")
+    return fig
+
+
+def _forest_points(
+    ax: Any, table: pd.DataFrame, metrics: Sequence[str], y: np.ndarray, colour: str, label: str | None
+) -> None:
+    def column(name: str) -> np.ndarray:
+        return np.array([table.loc[m, name] if m in table.index else np.nan for m in metrics], dtype=float)
+
+    mean, lo, hi = column("difference"), column("lo"), column("hi")
+    lo, hi = np.where(np.isfinite(lo), lo, mean), np.where(np.isfinite(hi), hi, mean)
+    ax.errorbar(
+        mean, y, xerr=[mean - lo, hi - mean], fmt="o", color=colour, markersize=4, capsize=2, label=label
+    )
+
+
+def trajectories_figure(bands: pd.DataFrame, sites: Sequence[str], title: str = "") -> Figure:
+    """Weekly engagement, fidelity, ward acceptance and strain per site with 95% bands.
+
+    Parameters
+    ----------
+    bands
+        Columns ``site, metric, week, mean, lo, hi`` (see
+        :func:`peersim.ensemble.summary.timeseries_bands`); the band is the 2.5th to
+        97.5th percentile of replicate values that week.
+    sites
+        Site names in display order.
+    title
+        Figure title.
+    """
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True)
+    for ax, (metric, name) in zip(axes.flat, TRAJECTORY_METRICS.items(), strict=True):
+        for k, site in enumerate(sites):
+            part = bands[(bands["metric"] == metric) & (bands["site"] == site)].sort_values("week")
+            if part.empty:
+                continue
+            weeks = part["week"].to_numpy()
+            ax.plot(weeks, part["mean"].to_numpy(), color=_colour(k), linewidth=1.6, label=site)
+            ax.fill_between(weeks, part["lo"].to_numpy(), part["hi"].to_numpy(), color=_colour(k), alpha=0.15)
+        ax.set_ylim(0, 1)
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("week of delivery")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside right upper", fontsize=8, title="site")
+    fig.suptitle(title or "Trajectories per site: mean and 95% band of replicates")
+    return fig
+
+
+OUTCOME_PANELS: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    ("readmission_rate", "12-month readmission by arm (0-1)", ARMS, True),
+    ("engagement_rate", "Engaged (>= 2 contacts), peer support arm (0-1)", ARMS[:1], True),
+    ("mean_contacts", "Peer support contacts per participant, peer support arm", ARMS[:1], False),
+    ("fidelity_index", "Delivered fidelity index, peer support arm (0-1)", ARMS[:1], True),
+)
+"""End-of-run outcomes drawn by :func:`outcomes_figure`: metric, title, arms, 0-1 scale."""
+
+
+def outcomes_figure(summary: pd.DataFrame, sites: Sequence[str], title: str = "") -> Figure:
+    """End-of-run outcomes per site and arm: means with 95% intervals of replicates.
+
+    Parameters
+    ----------
+    summary
+        Columns ``site, arm, metric, mean, lo, hi`` (see
+        :func:`peersim.ensemble.summary.outcome_summary`).
+    sites
+        Site names in display order; ``overall`` is added when there are several.
+    title
+        Figure title.
+    """
+    labels = [*sites, OVERALL] if len(sites) > 1 else list(sites)
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    axes = fig.subplots(2, 2)
+    x = np.arange(len(labels))
+    arm_names = {"peer_support": "peer support", "usual_care": "usual care"}
+    for ax, (metric, name, panel_arms, unit_scale) in zip(axes.flat, OUTCOME_PANELS, strict=True):
+        part = summary[summary["metric"] == metric]
+        arms = [a for a in panel_arms if not part[part["arm"] == a].empty]
+        width = 0.8 / max(1, len(arms))
+        for k, arm in enumerate(arms):
+            table = part[part["arm"] == arm].set_index("site")
+            mean, lo, hi = (
+                np.array([table.loc[s, c] if s in table.index else np.nan for s in labels], dtype=float)
+                for c in ("mean", "lo", "hi")
+            )
+            pos = x + (k - (len(arms) - 1) / 2) * width
+            ax.bar(pos, mean, width=width, color=_colour(k + 2), label=arm_names.get(arm, arm))
+            ax.errorbar(pos, mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor="black", capsize=2)
+        ax.set_xticks(
+            x, labels, rotation=30 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center"
+        )
+        if unit_scale:
+            ax.set_ylim(0, 1)
+        ax.set_title(name, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        if len(arms) > 1:
+            ax.legend(fontsize=8)
+    fig.suptitle(title or "End-of-run outcomes per site and arm: mean and 95% interval of replicates")
+    return fig
+
+
+def _site_bars(ax, summary: pd.DataFrame, metric: str, sites: list[str], title: str) -> None:  # type: ignore[no-untyped-def]
+    table = summary[summary["metric"] == metric].set_index("site")
+    means = np.array([table.loc[s, "mean"] if s in table.index else np.nan for s in sites])
+    lo = np.array([table.loc[s, "lo"] if s in table.index else np.nan for s in sites])
+    hi = np.array([table.loc[s, "hi"] if s in table.index else np.nan for s in sites])
+    x = np.arange(len(sites))
+    ax.bar(x, means, color="#4C72B0")
+    ax.errorbar(x, means, yerr=[means - lo, hi - means], fmt="none", ecolor="black", capsize=3)
+    ax.set_xticks(x, sites, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=10)
+
+
+def summary_figure(summary: pd.DataFrame, timeseries: pd.DataFrame, sites: list[str], title: str) -> Figure:
+    """Four panels: engagement, fidelity, readmission by arm, and ward acceptance over time.
+
+    Parameters
+    ----------
+    summary
+        Output of :func:`peersim.ensemble.summary.summarise` (mean and 95% interval per site).
+    timeseries
+        Stacked ``timeseries`` tables of one or more runs (``week, site, metric, value``).
+    sites
+        Site names in display order.
+    title
+        Figure title.
+    """
+    fig = Figure(figsize=(11, 8), layout="constrained")
+    axes = fig.subplots(2, 2)
+    labels = [*sites, OVERALL] if len(sites) > 1 else list(sites)
+    _site_bars(axes[0, 0], summary, "engagement_rate", labels, "Engaged (>= 2 contacts), peer support arm")
+    _site_bars(axes[0, 1], summary, "fidelity_index", labels, "Delivered fidelity index (0-1)")
+
+    ax = axes[1, 0]
+    x = np.arange(len(labels))
+    for offset, (metric, name, colour) in enumerate(
+        (
+            ("readmission_rate_intervention", "peer support", "#55A868"),
+            ("readmission_rate_control", "usual care", "#C44E52"),
+        )
+    ):
+        table = summary[summary["metric"] == metric].set_index("site")
+        means = np.array([table.loc[s, "mean"] if s in table.index else np.nan for s in labels])
+        lo = np.array([table.loc[s, "lo"] if s in table.index else np.nan for s in labels])
+        hi = np.array([table.loc[s, "hi"] if s in table.index else np.nan for s in labels])
+        pos = x + (offset - 0.5) * 0.4
+        ax.bar(pos, means, width=0.4, color=colour, label=name)
+        ax.errorbar(pos, means, yerr=[means - lo, hi - means], fmt="none", ecolor="black", capsize=2)
+    ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title("12-month readmission by arm", fontsize=10)
+    ax.legend(fontsize=8)
+
+    ax = axes[1, 1]
+    acceptance = timeseries[timeseries["metric"] == "ward_acceptance"]
+    for site in sites:
+        grouped = acceptance[acceptance["site"] == site].groupby("week")["value"]
+        weeks = grouped.mean().index.to_numpy()
+        ax.plot(weeks, grouped.mean().to_numpy(), label=site, linewidth=1.5)
+        ax.fill_between(
+            weeks, grouped.quantile(0.025).to_numpy(), grouped.quantile(0.975).to_numpy(), alpha=0.15
+        )
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("week")
+    ax.set_title("Ward staff acceptance over time", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    fig.suptitle(title)
+    return fig

@@ -1,0 +1,414 @@
+"""``peersim run`` and ``peersim compare`` end to end: stores opened, replicates run, summaries written.
+
+:func:`run_ensemble` runs replicates of one scenario, into a resumable run
+store if ``out`` is given, and summarises them; :func:`compare` does the same
+for a base and its what-ifs on common random numbers and takes their paired
+differences; :func:`plot_store` draws a store's figures. Each checks its
+outputs before any simulation starts, and on Ctrl-C keeps what finished and
+raises :class:`~peersim.errors.Interrupted` saying how to resume.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from peersim.core.overrides import ScenarioSource
+from peersim.core.scenario import Scenario
+from peersim.ensemble.batches import EnsembleJob, EnsembleReport, MemorySink, ResultSink, run_ensembles
+from peersim.ensemble.compare import (
+    COMPARE_FILES,
+    compare_json,
+    comparison_labels,
+    describe_source,
+    site_mismatch,
+    stacked_differences,
+)
+from peersim.ensemble.runstore import RunStore
+from peersim.ensemble.summary import store_summary, summarise, summary_json
+from peersim.errors import Interrupted, PeersimInputError, RunsFailedError
+from peersim.executor import Backend, Executor, Progress, executor_for, no_progress
+from peersim.io.files import OutputDirectory
+from peersim.simulation import Runner, estimated_seconds
+from peersim.uncertainty import Posterior
+
+PACKAGE = str(Path(__file__).resolve().parents[1])
+"""peersim's own folder: warnings name the caller's line outside it."""
+
+
+@dataclass
+class RunOutcome:
+    """What :func:`run_ensemble` did.
+
+    Attributes
+    ----------
+    source
+        The scenario run, with its file and overrides.
+    seed, replicates
+        Base seed and replicates asked for.
+    report
+        Replicates resumed, finished now and failed.
+    summary
+        Mean and 95% interval per site and metric (``None`` if no replicate finished).
+    posterior
+        Record of the posterior mechanism strengths were drawn from (``None``: point values).
+    store
+        The run store, if one was written.
+    written
+        Files written besides the store's tables.
+    """
+
+    source: ScenarioSource
+    seed: int
+    replicates: int
+    report: EnsembleReport
+    summary: pd.DataFrame | None
+    posterior: dict[str, Any] | None
+    store: RunStore | None = None
+    written: list[Path] = field(default_factory=list)
+
+    def document(self) -> dict[str, Any]:
+        """Return the summary as a JSON-ready document (the ``peersim run --json`` output).
+
+        Raises
+        ------
+        ValueError
+            If no replicate finished (there is no summary).
+        """
+        if self.summary is None:
+            raise ValueError("no replicate finished, so there is no summary")
+        document = summary_json(self.summary, self.source.scenario.name, self.seed, self.report.available)
+        document["posterior"] = self.posterior
+        if self.report.failures:
+            document["failed_replicates"] = [f.replicate for f in self.report.failures]
+        return document
+
+
+def run_ensemble(
+    source: ScenarioSource,
+    seed: int = 0,
+    replicates: int = 10,
+    posterior: Posterior | None = None,
+    out: Path | None = None,
+    force: bool = False,
+    executor: Executor | Backend | None = None,
+    progress: Progress = no_progress,
+) -> RunOutcome:
+    """Run replicates of one scenario and summarise them, into a resumable run store if ``out`` is given.
+
+    Parameters
+    ----------
+    source
+        The scenario, with the file and overrides it came from (see
+        :func:`peersim.core.overrides.load_source`).
+    seed
+        Base seed (non-negative); replicate ``i`` uses ``replicate_seed(seed, i)``.
+    replicates
+        Replicates ``0 .. replicates - 1``, at least 1.
+    posterior
+        Draw each replicate's mechanism strengths from this posterior (``None``:
+        the scenario's point values).
+    out
+        Run store directory; running again with the same arguments resumes it.
+    force
+        Replace a store in ``out`` written for another scenario, seed or posterior.
+    executor
+        A running executor, or where to start one (default: a local pool when
+        the work pays for it, else this process).
+    progress
+        Progress display of the replicates.
+
+    Raises
+    ------
+    PeersimInputError
+        For a posterior that does not fit the scenario, or a store in ``out``
+        that cannot take these runs (checked before any simulation).
+    Interrupted
+        On Ctrl-C, after keeping what finished.
+    """
+    scenario = source.scenario
+    if posterior is not None:
+        posterior.check_against(scenario)
+    store = None
+    if out is not None:
+        fingerprint = posterior.fingerprint if posterior is not None else None
+        store = RunStore.open_for_writing(out, source, seed, force=force, posterior=fingerprint)
+    memory = MemorySink()
+    sink: ResultSink = store if store is not None else memory
+    resume = f"Run again with `out` {out} to resume the store" if out is not None else None
+    (report,) = _run_jobs(
+        [EnsembleJob(scenario, sink)],
+        seed,
+        replicates,
+        Runner(posterior),
+        executor,
+        progress,
+        scenario.name,
+        resume,
+    )
+    outcome = RunOutcome(
+        source, seed, replicates, report, None, posterior.describe(scenario) if posterior else None, store
+    )
+    if report.available == 0:
+        return outcome
+    if store is not None:
+        from peersim.ensemble.report import write_store_summary  # heavy: matplotlib, only with `out`
+
+        outcome.summary = store_summary(store, replicates)
+        outcome.written = write_store_summary(
+            store, outcome.summary, replicates, report.available, store.failures()
+        )
+    else:
+        outcome.summary = summarise(memory.read("metrics", replicates=replicates))
+    return outcome
+
+
+@dataclass
+class CompareOutcome:
+    """What :func:`compare` did.
+
+    Attributes
+    ----------
+    sources, labels
+        The base then each what-if, and their labels (``base``, then file stems).
+    reports
+        One per scenario, in that order.
+    differences
+        Paired differences of every what-if against the base (``None`` if some
+        scenario has no finished replicate).
+    document
+        The comparison as a JSON-ready document (``None`` with ``differences``).
+    written
+        Files written besides the stores' tables.
+    """
+
+    sources: list[ScenarioSource]
+    labels: list[str]
+    seed: int
+    replicates: int
+    reports: list[EnsembleReport]
+    differences: pd.DataFrame | None = None
+    document: dict[str, Any] | None = None
+    written: list[Path] = field(default_factory=list)
+
+
+def compare(
+    base: ScenarioSource,
+    whatifs: Sequence[ScenarioSource],
+    seed: int = 0,
+    replicates: int = 20,
+    posterior: Posterior | None = None,
+    out: Path | None = None,
+    force: bool = False,
+    executor: Executor | Backend | None = None,
+    progress: Progress = no_progress,
+    labels: Sequence[str] | None = None,
+) -> CompareOutcome:
+    """Compare what-ifs with a base scenario on common random numbers: paired differences with 95% intervals.
+
+    With ``out``, each scenario gets a run store ``out/LABEL`` and the
+    comparison's ``compare.csv``, ``compare.json`` and ``forest.png`` are
+    written there; running again resumes the stores.
+
+    Parameters
+    ----------
+    base, whatifs
+        The scenario the what-ifs are compared with, and at least one what-if.
+    seed, replicates
+        Base seed, shared by every scenario, and paired replicates (at least 2).
+    posterior, out, force, executor, progress
+        As for :func:`run_ensemble`.
+    labels
+        Labels of the what-ifs (the ``comparison`` column, and the run store
+        directories); by default their file stems, made unique.
+
+    Raises
+    ------
+    PeersimInputError
+        For no what-if, a posterior that does not fit, or outputs in ``out``
+        that cannot be replaced without ``force`` (checked before any simulation).
+    Interrupted
+        On Ctrl-C, after keeping what finished.
+
+    Warns
+    -----
+    UserWarning
+        When a what-if's sites differ from the base's in name or order.
+    """
+    if not whatifs:
+        raise PeersimInputError("compare: give at least one what-if scenario (or `sets` to make one)")
+    if replicates < 2:
+        raise PeersimInputError(f"`replicates` must be at least 2 for an interval, got {replicates}")
+    sources = [base, *whatifs]
+    labels = ["base", *labels] if labels is not None else comparison_labels(sources)
+    for source, label in zip(whatifs, labels[1:], strict=True):
+        mismatch = site_mismatch(base.scenario, source.scenario, label)
+        if mismatch is not None:
+            warnings.warn(mismatch, UserWarning, skip_file_prefixes=(PACKAGE,))
+    if posterior is not None:
+        for source in sources:
+            posterior.check_against(source.scenario)
+    sinks: list[RunStore | MemorySink]
+    if out is not None:
+        if not (out / "base" / "manifest.json").exists():  # else the files are those of an earlier compare
+            OutputDirectory(out, force=force).check(COMPARE_FILES)
+        fingerprint = posterior.fingerprint if posterior is not None else None
+        sinks = [
+            RunStore.open_for_writing(out / label, source, seed, force=force, posterior=fingerprint)
+            for source, label in zip(sources, labels, strict=True)
+        ]
+    else:
+        sinks = [MemorySink() for _ in sources]
+    jobs = [EnsembleJob(source.scenario, sink) for source, sink in zip(sources, sinks, strict=True)]
+    resume = f"Run again with `out` {out} to resume the stores" if out is not None else None
+    reports = _run_jobs(jobs, seed, replicates, Runner(posterior), executor, progress, "compare", resume)
+    outcome = CompareOutcome(sources, labels, seed, replicates, reports)
+    if any(report.available == 0 for report in reports):
+        return outcome
+    outcome.differences = stacked_differences(sinks, labels, replicates)
+    document = compare_json(
+        outcome.differences,
+        describe_source(base, labels[0]),
+        [describe_source(s, label) for s, label in zip(whatifs, labels[1:], strict=True)],
+        seed,
+        replicates,
+    )
+    document["posterior"] = posterior.describe(base.scenario) if posterior is not None else None
+    failures = [(label, f) for report, label in zip(reports, labels, strict=True) for f in report.failures]
+    if failures:
+        document["failures"] = [
+            {"scenario": label, "replicate": f.replicate, "error": f.error} for label, f in failures
+        ]
+    outcome.document = document
+    if out is not None:
+        from peersim.ensemble.report import write_comparison  # heavy: matplotlib, only with `out`
+
+        outcome.written = write_comparison(out, outcome.differences, document, base.scenario.name)
+    return outcome
+
+
+def compare_scenarios(
+    base: Scenario,
+    whatifs: Mapping[str, Scenario],
+    seed: int = 0,
+    replicates: int = 20,
+    posterior: Posterior | None = None,
+    executor: Executor | Backend | None = None,
+) -> pd.DataFrame:
+    """Run a base scenario and what-ifs on common random numbers and return their paired differences.
+
+    The public form of ``peersim compare`` without run stores (:func:`compare`):
+    replicate ``i`` of every scenario uses ``replicate_seed(seed, i)`` and, with
+    a posterior, the same draw of mechanism strengths, so the differences are paired.
+
+    Parameters
+    ----------
+    base
+        The scenario the what-ifs are compared with.
+    whatifs
+        What-if scenarios by label (the ``comparison`` column); at least one.
+    seed
+        Base seed (non-negative), shared by every scenario.
+    replicates
+        Paired replicates per scenario, at least 2 (for an interval).
+    posterior
+        Draw mechanism strengths per replicate from this posterior (e.g.
+        :func:`peersim.uncertainty.default_posterior`, what ``peersim compare``
+        uses); ``None`` runs the scenarios' point values.
+    executor
+        A running executor, or where to start one (default: a local pool on
+        every core when the work pays for it, else this process).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`peersim.stats.paired_differences` of every what-if, stacked.
+
+    Raises
+    ------
+    PeersimInputError
+        For no what-if or fewer than 2 replicates.
+    RunsFailedError
+        If a replicate failed.
+
+    Warns
+    -----
+    UserWarning
+        When a what-if's sites differ from the base's in name or order.
+    """
+    outcome = compare(
+        _in_memory(base),
+        [_in_memory(scenario) for scenario in whatifs.values()],
+        seed,
+        replicates,
+        posterior=posterior,
+        executor=executor,
+        labels=list(whatifs),
+    )
+    failures = [f for report in outcome.reports for f in report.failures]
+    if failures or outcome.differences is None:
+        first = failures[0]
+        raise RunsFailedError(
+            f"{len(failures)} replicate(s) failed, e.g. replicate {first.replicate}: {first.error}"
+        )
+    return outcome.differences
+
+
+def _in_memory(scenario: Scenario) -> ScenarioSource:
+    """Wrap a scenario built in Python as a source; its JSON data stands in for the file text."""
+    return ScenarioSource(scenario, scenario.model_dump_json(), f"<scenario {scenario.name}>")
+
+
+def plot_store(store_path: Path, out: Path | None = None, force: bool = False) -> list[Path]:
+    """Draw a run store's per-site trajectories and end-of-run outcomes; return the files written.
+
+    Parameters
+    ----------
+    store_path
+        A run store.
+    out
+        Directory for the figures (default: the store itself, whose figures are its own).
+    force
+        Replace figures already in ``out``.
+    """
+    from peersim.ensemble.report import write_plots  # heavy: matplotlib
+
+    store = RunStore.open(store_path)
+    return write_plots(store, OutputDirectory(out if out is not None else store.path, force=force))
+
+
+def _run_jobs(
+    jobs: Sequence[EnsembleJob],
+    seed: int,
+    replicates: int,
+    runner: Runner,
+    executor: Executor | Backend | None,
+    progress: Progress,
+    label: str,
+    resume: str | None,
+) -> list[EnsembleReport]:
+    """Run the replicates each job lacks on an executor that pays for the work; keep what finished."""
+    if replicates < 1:
+        raise PeersimInputError(f"`replicates` must be at least 1, got {replicates}")
+    missing = [_missing(job.sink, replicates) for job in jobs]
+    pending = sum(missing)
+    if pending == 0:
+        return [EnsembleReport(replicates, skipped=replicates) for _ in jobs]
+    work = sum(n * estimated_seconds(job.scenario) for n, job in zip(missing, jobs, strict=True))
+    try:
+        with executor_for(executor, work) as pool, progress(label, pending) as advance:
+            return run_ensembles(jobs, seed, replicates, pool, on_progress=advance, runner=runner)
+    except KeyboardInterrupt:
+        kept = min(replicates - _missing(job.sink, replicates) for job in jobs)
+        raise Interrupted(kept, replicates, "replicate(s)", resume) from None
+
+
+def _missing(sink: ResultSink, replicates: int) -> int:
+    """Replicates among ``0 .. replicates - 1`` that ``sink`` does not hold."""
+    held = sink.completed()
+    return replicates - sum(1 for index in held if 0 <= index < replicates)

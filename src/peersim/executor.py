@@ -437,15 +437,10 @@ def make_executor(
         For an impossible combination (a scheduler with the local pool, fewer
         than one job) or a scheduler that cannot be reached.
     """
-    if kind == "local":
-        if scheduler is not None:
-            raise PeersimInputError('`scheduler` needs `executor="dask"`')
-        if jobs is not None and jobs < 1:
-            raise PeersimInputError(f"`jobs` must be at least 1, got {jobs}")
-        return LocalExecutor(local_workers(jobs, work_seconds))
-    if kind == "dask":
+    where = Backend(kind, jobs, scheduler)  # checks the combination
+    if where.kind == "dask":
         return DaskExecutor(scheduler=scheduler, workers=jobs)
-    raise PeersimInputError(f"`executor` {kind!r} is unknown; use 'local' or 'dask'")
+    return LocalExecutor(local_workers(jobs, work_seconds))
 
 
 @dataclass(frozen=True)
@@ -457,15 +452,28 @@ class Backend:
     kind
         ``"local"`` (process pool, the default) or ``"dask"``.
     jobs
-        Local worker processes, or workers of a locally started Dask cluster;
-        ``None`` lets :meth:`start` choose from the work.
+        Local worker processes, or workers of a locally started Dask cluster
+        (at least 1); ``None`` lets :meth:`start` choose from the work.
     scheduler
-        Dask scheduler address (with ``kind="dask"``).
+        Dask scheduler address (with ``kind="dask"`` only).
+
+    Raises
+    ------
+    PeersimInputError
+        For an unknown kind, a scheduler without Dask, or fewer than one job.
     """
 
     kind: ExecutorKind = "local"
     jobs: int | None = None
     scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("local", "dask"):
+            raise PeersimInputError(f"`executor` {self.kind!r} is unknown; use 'local' or 'dask'")
+        if self.scheduler is not None and self.kind != "dask":
+            raise PeersimInputError('`scheduler` needs `executor="dask"`')
+        if self.jobs is not None and self.jobs < 1:
+            raise PeersimInputError(f"`jobs` must be at least 1, got {self.jobs}")
 
     def start(self, work_seconds: float | None = None) -> Executor:
         """Start the executor for ``work_seconds`` of serial work (see :func:`make_executor`)."""

@@ -56,7 +56,7 @@ from peersim.core.parameters import MECHANISM_PARAMS
 from peersim.core.scenario import Scenario
 from peersim.core.scenario_files import default_scenario, load_scenario
 from peersim.errors import PeersimInputError
-from peersim.executor import DaskExecutor, ExecutorKind
+from peersim.executor import Backend, DaskExecutor, ExecutorKind
 from peersim.io.provenance import model_source_digest, package_version
 from peersim.uncertainty import Posterior
 
@@ -136,10 +136,7 @@ class CalibrationSettings:
             raise PeersimInputError(f"`replicates` must be at most 10, got {self.replicates}")
         if self.seed < 0:
             raise PeersimInputError(f"`seed` must be non-negative, got {self.seed}")
-        if self.jobs is not None and self.jobs < 1:
-            raise PeersimInputError(f"`jobs` must be at least 1, got {self.jobs}")
-        if self.scheduler is not None and self.executor != "dask":
-            raise PeersimInputError('`scheduler` needs `executor="dask"`')
+        Backend(self.executor, self.jobs, self.scheduler)  # checks jobs and the scheduler
 
     @property
     def workers(self) -> int:

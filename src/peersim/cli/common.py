@@ -185,17 +185,13 @@ def backend(
     peersim.errors.PeersimInputError
         For a scheduler without the Dask executor.
     """
-    from peersim.errors import PeersimInputError
     from peersim.executor import Backend, local_workers, warm_up
 
     kind = executor.value if isinstance(executor, ExecutorName) else executor
-    if kind not in ("local", "dask"):
-        raise PeersimInputError(f"`executor` {kind!r} is unknown; use local or dask")
-    if scheduler is not None and kind != "dask":
-        raise PeersimInputError('`scheduler` needs `executor="dask"`')
-    if kind == "local" and local_workers(jobs, work_seconds) > 1:
+    where = Backend(kind, jobs, scheduler)  # type: ignore[arg-type]  # Backend checks the kind
+    if where.kind == "local" and local_workers(jobs, work_seconds) > 1:
         warm_up()  # the workers' forkserver imports the model while this process reads its inputs
-    return Backend("local" if kind == "local" else "dask", jobs, scheduler)
+    return where
 
 
 @contextmanager

@@ -9,6 +9,8 @@ interface gives advice about what its user actually typed.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class PeersimInputError(ValueError):
     """Bad user input: a missing file, malformed TOML, an unknown key or a bad value.
@@ -45,3 +47,24 @@ class Interrupted(Exception):
         self.unit = unit
         self.resume = resume
         super().__init__(f"interrupted; {kept} of {total} {unit} kept" + (f". {resume}" if resume else ""))
+
+
+class OutputsNotWritten(Exception):
+    """The work finished but its outputs could not be written where asked.
+
+    Attributes
+    ----------
+    path
+        The output directory asked for.
+    kept
+        Where the outputs were written instead, or ``None`` if they could not be.
+    """
+
+    def __init__(self, path: Path, problem: OSError, kept: Path | None) -> None:
+        self.path = path
+        self.kept = kept
+        reason = problem.strerror or str(problem)
+        where = f"{problem.filename}: " if problem.filename else ""
+        text = f"`out` {path}: the outputs could not be written ({where}{reason}); "
+        text += f"they were kept in {kept} instead" if kept else "they could not be kept elsewhere either"
+        super().__init__(text)

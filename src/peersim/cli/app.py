@@ -24,8 +24,15 @@ from peersim.cli import (
     sensitivity,
     validate,
 )
-from peersim.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_RUNS_FAILED, flags, warn
-from peersim.errors import Interrupted, PeersimInputError, RunsFailedError
+from peersim.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_WRITTEN,
+    EXIT_RUNS_FAILED,
+    flags,
+    warn,
+)
+from peersim.errors import Interrupted, OutputsNotWritten, PeersimInputError, RunsFailedError
 
 app = typer.Typer(
     name="peersim",
@@ -67,6 +74,9 @@ def main() -> None:
     except RunsFailedError as error:
         typer.echo(f"peersim: {flags(str(error))}", err=True)
         sys.exit(EXIT_RUNS_FAILED)
+    except OutputsNotWritten as error:
+        typer.echo(f"peersim: error: {flags(str(error))}", err=True)
+        sys.exit(EXIT_NOT_WRITTEN)
     except Interrupted as error:
         typer.echo(f"\npeersim: {flags(str(error))}", err=True)
         sys.exit(EXIT_INTERRUPTED)

@@ -24,12 +24,29 @@ if TYPE_CHECKING:
     from peersim.ensemble.batches import ReplicateFailure
     from peersim.executor import Backend
 
-EXIT_BAD_INPUT = 2
-"""Exit status for bad user input (the same as for a bad command-line option)."""
+EXIT_DONE = 0
+"""Exit status when the command did what was asked."""
 EXIT_RUNS_FAILED = 1
-"""Exit status when some simulations raised (the others are reported)."""
+"""Exit status when some simulations raised (the others are reported and kept)."""
+EXIT_BAD_INPUT = 2
+"""Exit status for bad user input, found before any work (the same as for a bad option)."""
+EXIT_NO_ANSWER = 3
+"""Exit status when the inputs are valid but no answer satisfies them (no feasible plan)."""
+EXIT_NOT_WRITTEN = 4
+"""Exit status when the work finished but its outputs could not be written where asked."""
 EXIT_INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as shells use."""
+
+EXIT_CODES: dict[int, str] = {
+    EXIT_DONE: "done",
+    EXIT_RUNS_FAILED: "some replicates failed; the others are reported and kept",
+    EXIT_BAD_INPUT: "bad input (a file, a key, a value or an option); nothing was run",
+    EXIT_NO_ANSWER: "valid input, but no answer meets it (no plan within the budget and targets)",
+    EXIT_NOT_WRITTEN: "finished, but the outputs could not be written where asked; "
+    "the message says where they are",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); what had finished is kept, and the message says how to resume",
+}
+"""The one exit-code table of every command (also in the README; a test keeps them the same)."""
 
 MIN_RUNS_FOR_BAR = 4
 """Work below this many units finishes too quickly for a progress bar to help."""

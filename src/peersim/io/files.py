@@ -12,18 +12,22 @@ refuses to replace files that exist unless told to.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from peersim.errors import PeersimInputError
+from peersim.errors import OutputsNotWritten, PeersimInputError
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
+
+T = TypeVar("T")
 
 
 def existing_file(path: str | Path, error: type[PeersimInputError] = PeersimInputError) -> Path:
@@ -83,6 +87,58 @@ def _replace_with(path: Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
+def check_writable(path: Path, term: str = "`out`") -> None:
+    """Refuse an output directory that cannot be created and written.
+
+    The nearest existing ancestor must be a directory, and creating ``path`` and
+    a file in it must succeed: that catches a path under a regular file, a
+    read-only file system, ``/proc`` and missing permissions. Whatever the probe
+    creates is removed again, so checking leaves no trace.
+
+    Raises
+    ------
+    PeersimInputError
+        Naming ``term``, the path and the reason.
+    """
+    missing: list[Path] = []
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        missing.append(existing)
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"is under {existing}, which is a file"
+        raise PeersimInputError(f"{term} {path}: {where}, not a directory")
+    created: list[Path] = []
+    try:
+        for directory in reversed(missing):
+            directory.mkdir()
+            created.append(directory)
+        probe = path / f".peersim-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as problem:
+        reason = problem.strerror or str(problem)
+        raise PeersimInputError(f"{term} {path}: cannot be created or written here ({reason})") from None
+    finally:
+        for directory in reversed(created):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+def foreign_files(path: Path, names: Sequence[str], owned: Sequence[str] = ()) -> list[str]:
+    """Names of the visible entries in directory ``path`` that are neither ``names`` nor ``owned``."""
+    if not path.is_dir():
+        return []
+    known = {*names, *owned}
+    return sorted(
+        entry.name for entry in path.iterdir() if entry.name not in known and not entry.name.startswith(".")
+    )
+
+
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+
+
 @dataclass(frozen=True)
 class OutputDirectory:
     """A directory peersim may write figures or tables into.
@@ -92,30 +148,67 @@ class OutputDirectory:
     path
         The directory; created when the first file is written.
     force
-        Allow replacing files peersim would write that already exist.
+        Allow replacing files peersim would write that already exist, and writing
+        into a directory that holds other files.
     """
 
     path: Path
     force: bool = False
 
-    def check(self, names: Sequence[str]) -> None:
-        """Refuse writing ``names`` here if the path is a file or they exist without ``force``.
+    def check(self, names: Sequence[str], owned: Sequence[str] = (), foreign_ok: bool = False) -> None:
+        """Refuse writing ``names`` here unless the directory is usable and nothing is lost.
+
+        Parameters
+        ----------
+        names
+            Files (or folders) the command will write.
+        owned
+            Other entries that belong to the command's outputs (an earlier
+            run's partial results, for example) and are not a reason to refuse.
+        foreign_ok
+            Allow other files in the directory (a run store receiving its figures).
 
         Raises
         ------
         PeersimInputError
-            With a message naming the directory and the clashing files.
+            If the path cannot be created or written (under a file, read-only,
+            ``/proc``), if it holds ``names`` without ``force``, or if it holds
+            other files without ``force`` or ``foreign_ok``: with a message naming
+            the directory and the files.
         """
-        if self.path.exists() and not self.path.is_dir():
-            raise PeersimInputError(f"`out` {self.path}: exists and is not a directory")
+        check_writable(self.path)
         clashes = [name for name in names if (self.path / name).exists()]
         if clashes and not self.force:
-            shown = ", ".join(clashes[:3]) + (" ..." if len(clashes) > 3 else "")
             raise PeersimInputError(
-                f"`out` {self.path}: already holds {shown}; use `force=True` to replace them"
+                f"`out` {self.path}: already holds {_listed(clashes)}; use `force=True` to replace them"
+            )
+        others = [] if foreign_ok or self.force else foreign_files(self.path, names, owned)
+        if others:
+            raise PeersimInputError(
+                f"`out` {self.path}: holds files that are not peersim's outputs ({_listed(others)}); "
+                "choose a new or empty directory, or use `force=True` to write among them"
             )
 
     def file(self, name: str) -> Path:
         """Create the directory if needed and return the path of ``name`` in it."""
         self.path.mkdir(parents=True, exist_ok=True)
         return self.path / name
+
+    def write_all(self, write: Callable[[OutputDirectory], T]) -> T:
+        """Run ``write(self)``; if the disk refuses, write everything to a new temporary directory.
+
+        Raises
+        ------
+        OutputsNotWritten
+            When writing here failed, naming where the outputs were kept instead.
+        """
+        try:
+            return write(self)
+        except OSError as problem:
+            try:
+                kept: Path | None = Path(tempfile.mkdtemp(prefix="peersim-kept-"))
+                assert kept is not None
+                write(OutputDirectory(kept, force=True))
+            except OSError:
+                kept = None
+            raise OutputsNotWritten(self.path, problem, kept) from None

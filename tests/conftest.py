@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +126,119 @@ def run_peersim(args: Sequence[str], cwd: Path, timeout: float = 120.0) -> subpr
         env=env,
         check=False,
     )
+
+
+@dataclass
+class InterruptedRun:
+    """What a command did after :func:`interrupt_peersim` pressed Ctrl-C."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    presses: int
+    """SIGINTs sent (fewer than asked if the command ended first)."""
+    seconds: float
+    """From the first SIGINT (or from the start, if none was sent) to the command's exit."""
+    orphans: list[str]
+    """Processes of the command's session still alive ``grace`` seconds after it exited."""
+
+
+def interrupt_peersim(
+    args: Sequence[str],
+    cwd: Path,
+    ready: Callable[[], bool] | None = None,
+    delay: float = 0.0,
+    presses: int = 1,
+    gap: float = 0.5,
+    timeout: float = 60.0,
+    grace: float = 5.0,
+    ready_timeout: float = 120.0,
+) -> InterruptedRun:
+    """Run ``python -m peersim ARGS``, press Ctrl-C as a terminal does, and report what happened.
+
+    The command runs in a session of its own; SIGINT goes to its whole process
+    group (as a terminal sends it to the foreground group), ``presses`` times
+    ``gap`` seconds apart, ``delay`` seconds after ``ready()`` first holds (or
+    after the start). Every process of the session (forkserver, workers, Dask
+    nannies) is then expected gone within ``grace`` seconds of the exit; any
+    left are killed and reported in :attr:`InterruptedRun.orphans`.
+
+    Raises
+    ------
+    AssertionError
+        If ``ready`` does not hold within ``ready_timeout`` seconds, or the
+        command has not exited ``timeout`` seconds after the first SIGINT (it
+        is killed, and its stderr is in the message).
+    """
+    env = {**os.environ, "MPLBACKEND": "Agg", "NO_COLOR": "1", "COLUMNS": "200"}
+    # A shell's background job starts with SIGINT ignored, which the command would inherit.
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        process = subprocess.Popen(
+            peersim_command(*args),
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            env=env,
+            text=True,
+            start_new_session=True,
+        )
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        session = process.pid
+        waited = time.monotonic()
+        while ready is not None and process.poll() is None and not ready():
+            assert time.monotonic() - waited < ready_timeout, f"not ready after {ready_timeout} s"
+            time.sleep(0.05)
+        time.sleep(delay)
+        sent, first = 0, waited
+        for press in range(presses):
+            if press:
+                time.sleep(gap)
+            if process.poll() is not None:
+                break
+            try:
+                os.killpg(session, signal.SIGINT)
+            except ProcessLookupError:
+                break
+            first = first if sent else time.monotonic()
+            sent += 1
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(session, signal.SIGKILL)
+            process.wait()
+            err.seek(0)
+            raise AssertionError(f"still running {timeout} s after Ctrl-C; stderr:\n{err.read()}") from None
+        seconds = time.monotonic() - first
+        orphans = _session_processes(session, grace)
+        out.seek(0)
+        err.seek(0)
+        return InterruptedRun(process.returncode, out.read(), err.read(), sent, seconds, orphans)
+
+
+def _session_processes(session: int, grace: float) -> list[str]:
+    """Wait up to ``grace`` seconds for the processes of ``session`` to go; kill and describe those left."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                fields = stat.rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ...
+                if int(fields[3]) == session and fields[0] != "Z":
+                    command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    left[int(entry)] = f"{entry} (parent {fields[1]}): {command[:160]}"
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return sorted(left.values())

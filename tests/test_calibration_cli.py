@@ -119,7 +119,10 @@ def test_calibrate_writes_posterior_and_report(first_run: Result, workdir: Path)
     assert "Posterior predictive check" in first_run.stdout
     assert re.search(r"^control +0\.3 \[0\.1, 0\.5\] +A ", first_run.stdout, re.MULTILINE), first_run.stdout
     assert "| control | point | 0.3 [0.1, 0.5] | A |" in (workdir / "run1" / "report.md").read_text()
-    assert "t: 0, eps:" in first_run.stderr  # pyabc's progress, passed on
+    # peersim's line per generation; pyabc's own log lines only with --verbose.
+    line = r"^generation 1 of 1: epsilon \S+, 10 of \d+ evaluations accepted"
+    assert re.search(line, first_run.stderr, re.MULTILINE), first_run.stderr
+    assert "t: 0, eps:" not in first_run.stderr
 
 
 def test_resume_extends_the_database(first_run: Result, workdir: Path) -> None:
@@ -169,7 +172,18 @@ def bad_runs(first_run: Result, workdir: Path) -> dict[str, Result]:
         "outputs_exist": ["calibrate", "targets.toml", *scenario, "--out", "run1", *QUICK_ARGS],
         "posterior_mismatch": ["ppc", "targets.toml", *scenario, "--posterior", "posterior_renamed.parquet"],
         "missing_targets": ["calibrate", "absent.toml", *scenario, "--out", "x6"],
+        # Output locations, checked before any simulation (issue 15).
+        "out_under_file": ["calibrate", "targets.toml", *scenario, "--out", "a_file/x", *QUICK_ARGS],
+        "db_under_file": ["calibrate", "targets.toml", *scenario, "--out", "x7", "--db", "a_file/h.db"],
+        "db_is_folder": ["calibrate", "targets.toml", *scenario, "--out", "x7", "--db", "."],
+        "out_in_proc": ["calibrate", "targets.toml", *scenario, "--out", "/proc/peersim", *QUICK_ARGS],
+        "ppc_out_under_file": ["ppc", "targets.toml", *scenario, "-o", "a_file/x"],
+        # Budgets beyond the declared maxima, refused with what they would cost.
+        "huge_population": ["calibrate", "targets.toml", *scenario, "--out", "x7", "--population", "1000000"],
+        "many_replicates": ["calibrate", "targets.toml", *scenario, "--out", "x7", "--replicates", "11"],
+        "many_draws": ["ppc", "targets.toml", *scenario, "--draws", "20000"],
     }
+    (workdir / "a_file").write_text("not a folder")
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {key: pool.submit(peersim, args, workdir) for key, args in calls.items()}
         return {key: future.result() for key, future in futures.items()}
@@ -189,6 +203,25 @@ def bad_runs(first_run: Result, workdir: Path) -> dict[str, Result]:
             ("posterior_renamed.parquet: column 'p_attend' is not a mechanism parameter",),
         ),
         ("missing_targets", ("absent.toml: no such file",)),
+        ("out_under_file", ("--out a_file/x: is under a_file, which is a file, not a directory",)),
+        ("db_under_file", ("--db a_file/h.db: its folder a_file: is a file, not a directory",)),
+        ("db_is_folder", ("--db .: exists and is not a file",)),
+        ("out_in_proc", ("--out /proc/peersim: cannot be created or written here (",)),
+        ("ppc_out_under_file", ("--out a_file/x: is under a_file, which is a file",)),
+        (
+            "huge_population",
+            (
+                "--population 1000000 is more than the 10,000 allowed: the calibration asked for would be ",
+                " model runs, about ",
+                " on one core and ",
+                " of memory; ask for fewer",
+            ),
+        ),
+        ("many_replicates", ("--replicates 11 is more than the 10 allowed: ", " of memory; ask for fewer")),
+        (
+            "many_draws",
+            ("--draws 20000 is more than the 10,000 allowed: ", "would be 40,000 model runs"),
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_message(
@@ -200,3 +233,9 @@ def test_bad_input_exits_2_with_one_message(
 def test_refused_database_is_left_untouched(bad_runs: dict[str, Result], workdir: Path) -> None:
     assert bad_runs["other_targets_db"].returncode == 2
     assert not (workdir / "x5").exists() or not any((workdir / "x5").iterdir())
+
+
+def test_refused_locations_leave_nothing_behind(bad_runs: dict[str, Result], workdir: Path) -> None:
+    assert bad_runs["db_under_file"].returncode == 2
+    assert not (workdir / "x7").exists()  # the probe of --out removes what it created
+    assert (workdir / "a_file").read_text() == "not a folder"

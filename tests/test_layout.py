@@ -2,8 +2,9 @@
 
 The layers, lowest first: ``errors``; ``io``; ``core``; ``model``; the run and
 its uncertainty (``simulation``, ``uncertainty``, ``stats``, ``executor``);
-``ensemble``; the experiments (``sensitivity``, ``calibration``, ``planning``);
-``cli``. A module may import its own layer and those below, never above.
+``ensemble``; the experiments (``sensitivity``, ``calibration``, ``planning``)
+and ``validation``, which checks the input files of them all; ``cli``. A module
+may import its own layer and those below, never above.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ LAYERS: dict[str, int] = {
     "sensitivity": 6,
     "calibration": 6,
     "planning": 6,
+    "validation": 6,
     "cli": 7,
     "__main__": 8,
 }

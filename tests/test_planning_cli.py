@@ -96,17 +96,23 @@ def test_bad_input_gives_one_clear_error(runs: dict[str, Any], name: str, fragme
         assert fragment in line, (fragment, line)
 
 
-def test_budget_below_the_site_as_given_is_infeasible_with_the_cheapest_alternative(
+def test_budget_below_the_site_as_given_is_no_answer_with_the_cheapest_alternative(
     runs: dict[str, Any],
 ) -> None:
+    # Valid input that no plan meets: exit 3 (EXIT_NO_ANSWER), not 2 (bad input), with one line.
     result = runs["budget_below_current"]
-    line = one_error_line(result)
+    assert result.returncode == 3, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("peersim: no answer: ")]
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
     assert "--budget 40000" in line
-    assert "Infeasible as given" in line
-    assert "GBP 40,000" in line
-    assert "Cheapest alternative" in line, line
-    # The analysis itself was still reported on stdout.
+    assert "no plan within the budget of GBP 40,000" in line
+    assert "the site as given costs GBP" in line, line
+    assert "the cheapest that does is team preparation sessions 0 -> 3" in line, line
+    # The analysis itself was still reported on stdout, with the answer in full.
     assert "Prediction for the site as given" in result.stdout
+    assert "Infeasible as given" in result.stdout
 
 
 def test_json_is_one_document(runs: dict[str, Any]) -> None:

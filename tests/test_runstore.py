@@ -222,3 +222,121 @@ def test_a_store_never_mixes_posterior_and_point_value_runs(tmp_path: Path) -> N
     assert RunStore.open_for_writing(tmp_path / "store", source, 1, posterior="abc123").seed == 1
     with pytest.raises(RunStoreError, match="posterior abc123, not none"):
         RunStore.open_for_writing(tmp_path / "store", source, 1, posterior=None)
+
+
+def test_weekly_bands_leave_out_weeks_that_not_every_replicate_reaches() -> None:
+    import numpy as np
+
+    from peersim.ensemble.summary import weekly_bands
+
+    # Three replicates of one site: two last 5 weeks, one 3; replicate 1 has no value in week 2.
+    values = {0: [0.1, 0.2, 0.3, 0.4, 0.5], 1: [0.2, np.nan, 0.4, 0.6, 0.8], 2: [0.3, 0.4, 0.5]}
+    rows = pd.DataFrame(
+        [
+            {"site": "a", "metric": "m", "week": week + 1, "value": value, "replicate": replicate}
+            for replicate, series in values.items()
+            for week, value in enumerate(series)
+        ]
+    )
+    bands = weekly_bands(rows).set_index("week")
+    assert bands["replicates"].tolist() == [3] * 5
+    assert bands["reached"].tolist() == [3, 3, 3, 2, 2]
+    assert bands["n"].tolist() == [3, 2, 3, 2, 2]
+    for week in (1, 2, 3):  # every replicate reaches these weeks; a missing value is left out
+        present = [series[week - 1] for series in values.values() if not np.isnan(series[week - 1])]
+        assert bands.loc[week, "mean"] == pytest.approx(np.mean(present), abs=1e-15)
+        assert bands.loc[week, "lo"] == pytest.approx(np.percentile(present, 2.5), abs=1e-15)
+    # Weeks 4-5 would average 2 of 3 replicates (0.5 and 0.65) under a count of 3: not given.
+    assert bands.loc[[4, 5], ["mean", "lo", "hi"]].isna().all().all()
+
+
+def test_store_trajectories_describe_every_replicate_and_say_which_weeks_are_left_out(
+    tiny_file: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from peersim.ensemble.figures import TRAJECTORY_METRICS, partial_weeks_note, trajectories_figure
+    from peersim.ensemble.summary import timeseries_bands
+
+    source = load_source(tiny_file)
+    store = RunStore.open_for_writing(tmp_path / "store", source, SEED)
+    with LocalExecutor(1) as one:
+        run_ensembles([EnsembleJob(source.scenario, store)], SEED, 8, one)
+    bands = timeseries_bands(store, list(TRAJECTORY_METRICS))
+    raw = store.read("timeseries", columns=["site", "metric", "week", "value", "replicate"])
+    raw = raw[raw["metric"].isin(list(TRAJECTORY_METRICS))]
+    reached = raw.groupby(["site", "metric", "week"])["replicate"].nunique()
+    merged = bands.set_index(["site", "metric", "week"]).join(reached.rename("expected"))
+    assert (merged["reached"] == merged["expected"]).all()
+    assert (merged["replicates"] == 8).all()
+    partial = merged["reached"] < 8
+    # The tiny trial's replicates last different numbers of weeks (seen: 34 to 41 for seed 5's 8).
+    assert partial.any(), "every replicate lasted as long: this store cannot test the tail"
+    assert merged.loc[partial, "mean"].isna().all(), "a mean drawn from fewer replicates than the title says"
+    full = merged[~partial]
+    means = raw.groupby(["site", "metric", "week"])["value"].mean()
+    assert np.allclose(full["mean"], means.loc[full.index], rtol=0, atol=1e-12, equal_nan=True)
+    last_complete = int(full.index.get_level_values("week").max())
+    note = partial_weeks_note(bands)
+    assert note.startswith(f"Weeks {last_complete + 1}-"), note
+    assert "fewer than all 8 replicates last that long" in note, note
+    figure = trajectories_figure(bands, store.site_names, "8 replicates")
+    assert figure.get_supxlabel() == note
+
+
+def test_streamed_summaries_equal_those_of_the_whole_table_to_the_bit(
+    tiny_file: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from peersim.ensemble.compare import stacked_differences
+    from peersim.ensemble.figures import TRAJECTORY_METRICS
+    from peersim.ensemble.summary import outcome_summary, timeseries_bands, weekly_bands
+    from peersim.stats import paired_differences
+
+    source = load_source(tiny_file)
+    store = RunStore.open_for_writing(tmp_path / "store", source, SEED)
+    with LocalExecutor(1) as one:
+        run_ensembles([EnsembleJob(source.scenario, store)], SEED, 7, one, batch=1)
+        # Replicates 1 and 4 lost and run again together: part-000001 then holds 1 and 4, so the
+        # parts are not in replicate order.
+        for table in store.tables:
+            for name in ("part-000001.parquet", "part-000004.parquet"):
+                (store.path / table / name).unlink()
+        store = RunStore.open_for_writing(tmp_path / "store", source, SEED)
+        run_ensembles([EnsembleJob(source.scenario, store)], SEED, 7, one, batch=2)
+        whatif = MemorySink(tables=("metrics",))
+        other = load_source(tiny_file, ["north.supervisor_hours_per_week=8"])
+        run_ensembles([EnsembleJob(other.scenario, whatif)], SEED, 6, one)
+    assert sorted(p.name for p in (store.path / "metrics").iterdir())[1] == "part-000001.parquet"
+    metrics = store.read("metrics")
+    pd.testing.assert_frame_equal(store_summary(store), summarise(metrics), check_exact=True)
+    pd.testing.assert_frame_equal(
+        store_summary(store, 5), summarise(store.read("metrics", replicates=5)), check_exact=True
+    )
+    outcomes = store.read("outcomes")
+    by_arm = []
+    for arm, rows in outcomes.groupby("arm", sort=False):
+        part = summarise(rows.drop(columns="arm"))
+        part.insert(1, "arm", arm)
+        by_arm.append(part)
+    pd.testing.assert_frame_equal(
+        outcome_summary(store), pd.concat(by_arm, ignore_index=True), check_exact=True
+    )
+    # Paired differences over the 6 pairs the two hold (the store has a 7th replicate).
+    expected = paired_differences(metrics, whatif.read("metrics"), "w")
+    pd.testing.assert_frame_equal(
+        stacked_differences([store, whatif], ["base", "w"]), expected, check_exact=True
+    )
+    # Weekly bands of a store come from histograms: counts and means as from the rows, band ends
+    # within one bin (0.001) of the exact percentiles (seen: up to 0.00095).
+    streamed = timeseries_bands(store, list(TRAJECTORY_METRICS)).set_index(["site", "metric", "week"])
+    rows = store.read("timeseries")
+    exact = weekly_bands(rows[rows["metric"].isin(list(TRAJECTORY_METRICS))], 7)
+    exact = exact.set_index(["site", "metric", "week"]).loc[streamed.index]
+    for column in ("n", "reached", "replicates"):
+        assert (streamed[column] == exact[column]).all(), column
+    assert np.allclose(streamed["mean"], exact["mean"], rtol=0, atol=1e-12, equal_nan=True)
+    for column in ("lo", "hi"):
+        assert (streamed[column].isna() == exact[column].isna()).all(), column
+        assert np.nanmax(np.abs(streamed[column] - exact[column])) <= 0.001, column

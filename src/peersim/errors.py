@@ -68,3 +68,34 @@ class OutputsNotWritten(Exception):
         text = f"`out` {path}: the outputs could not be written ({where}{reason}); "
         text += f"they were kept in {kept} instead" if kept else "they could not be kept elsewhere either"
         super().__init__(text)
+
+
+class StoreNotWritten(OutputsNotWritten):
+    """A run store could not take what finished (disk full, file system gone read-only).
+
+    What was committed before stays in the store, which is consistent: running
+    the same command again resumes it (the CLI exits 4, as for other outputs
+    not written).
+
+    Attributes
+    ----------
+    path
+        The run store.
+    kept
+        The run store, which keeps ``replicates`` finished replicates.
+    replicates
+        Replicates the store keeps.
+    """
+
+    def __init__(self, path: Path, problem: OSError, replicates: int, what: str = "new replicates") -> None:
+        self.path = path
+        self.kept = path
+        self.replicates = replicates
+        reason = problem.strerror or str(problem)
+        where = f"{problem.filename}: " if problem.filename else ""
+        Exception.__init__(
+            self,
+            f"`out` {path}: {what} could not be written ({where}{reason}); the store keeps "
+            f"{replicates} replicate(s) and is consistent. Make room and run again with `out` {path} "
+            "to resume",
+        )

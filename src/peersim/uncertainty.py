@@ -25,6 +25,7 @@ others come from the drawn particle, or from the calibration's fixed values.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -152,6 +153,11 @@ class Posterior:
         values = self.mechanisms_for(scenario, seed)
         return scenario.model_copy(update={"mechanisms": Mechanisms(**values)})
 
+    @property
+    def undrawn(self) -> list[str]:
+        """Mechanism strengths the posterior neither draws nor fixes: they stay at each scenario's value."""
+        return [name for name in MECHANISM_PARAMS if name not in self.parameters and name not in self.fixed]
+
     def pinned_by(self, scenario: Scenario) -> list[str]:
         """Posterior parameters that ``scenario`` sets explicitly (so they are not drawn)."""
         explicit = scenario.mechanisms.model_fields_set
@@ -181,6 +187,7 @@ class Posterior:
             "particles": self.n,
             "effective_sample_size": round(self.effective_sample_size, 1),
             "parameters": self.parameters,
+            "undrawn": self.undrawn,
             "targets": self.meta.get("targets"),
             "fingerprint": self.meta.get("fingerprint"),
             "calibrated_with_version": self.meta.get("version"),
@@ -242,7 +249,7 @@ def _check_parameters(particles: pd.DataFrame, fixed: dict[str, float], source: 
         values = pd.to_numeric(particles[name], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values) | (values < spec.low) | (values > spec.high)
         if bad.any():
-            first = values[bad][0]
+            first = float(values[bad][0])  # a plain number in the message: nan, not np.float64(nan)
             raise PosteriorError(
                 f"{source}: column {name!r} has {int(bad.sum())} value(s) outside the declared "
                 f"{spec.range_text} (first: {first!r})"
@@ -306,13 +313,22 @@ def _from_bytes(data: bytes, source: str) -> Posterior:
     meta.pop("format", None)
     if not isinstance(fixed, dict):
         raise PosteriorError(f"{source}: metadata 'fixed' is not a table of values")
-    return Posterior(
+    posterior = Posterior(
         parameters,
         frame["weight"].to_numpy(dtype=float),
         fixed={str(k): v for k, v in fixed.items()},
         source=source,
         meta=meta,
     )
+    if posterior.undrawn:
+        warnings.warn(
+            f"{source}: has no column or fixed value for {len(posterior.undrawn)} of "
+            f"{len(MECHANISM_PARAMS)} mechanism strengths ({', '.join(posterior.undrawn)}); "
+            "they stay at each scenario's point value",
+            UserWarning,
+            stacklevel=2,
+        )
+    return posterior
 
 
 def resolve_posterior(path: str | Path | None, use_posterior: bool = True) -> Posterior | None:

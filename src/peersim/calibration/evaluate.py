@@ -28,12 +28,24 @@ from peersim.calibration.inputs import BoundTargets, Priors
 from peersim.core.scenario import Mechanisms, Scenario
 from peersim.core.streams import replicate_seed
 from peersim.errors import RunsFailedError
-from peersim.executor import Executor, LocalExecutor, TaskFailure
-from peersim.simulation import Runner, run
+from peersim.executor import Executor, LocalExecutor, Progress, TaskFailure, no_progress
+from peersim.io.estimates import Workload
+from peersim.simulation import Runner, estimated_seconds, run
 from peersim.uncertainty import Posterior
 
 CALIBRATION_SEED_KEY = 0x43414C
 """First spawn-key word of evaluation seeds ("CAL"); replicate seeds of ``peersim run`` are ``(i,)``."""
+
+MAX_PREDICTIVE_DRAWS = 10_000
+"""Most posterior predictive draws of a check (100 times the default of 100).
+
+A check runs as many prior predictive draws again: 20,000 runs of the embedded
+default are about half an hour on one core here; an interval's 2.5% and 97.5%
+points are well placed long before.
+"""
+
+BYTES_PER_DRAW = 2_000
+"""Rough memory of one predictive draw this process keeps (its row of target values, with overhead)."""
 
 MISSING_DISCREPANCY = 100.0
 """Discrepancy given to a target that a run cannot compute (e.g. no non-engaged
@@ -140,6 +152,12 @@ def predictive_values(task: PredictiveTask) -> dict[str, float]:
     return task.targets.values(result)
 
 
+def predictive_estimate(scenario: Scenario, draws: int) -> Workload:
+    """Rough serial time and memory of a check: ``draws`` posterior and as many prior predictive runs."""
+    runs = 2 * draws
+    return Workload(runs, runs * estimated_seconds(scenario), runs * BYTES_PER_DRAW, "to check the posterior")
+
+
 def predictive_draws(
     posterior: Posterior,
     scenario: Scenario,
@@ -147,12 +165,20 @@ def predictive_draws(
     draws: int,
     seed: int,
     executor: Executor | None = None,
+    progress: Progress = no_progress,
+    label: str = "predictive draws",
 ) -> pd.DataFrame:
     """Simulate ``draws`` predictive replicates; one row per replicate, one column per target.
 
     Replicate ``i`` is replicate ``i`` of base seed ``seed`` as ``peersim run``
     makes it: its particle drawn from the replicate seed's posterior stream, one
     study-sized run.
+
+    Parameters
+    ----------
+    progress
+        Progress display: one phase of ``draws`` units named ``label``, advanced
+        as each draw finishes.
 
     Raises
     ------
@@ -165,10 +191,12 @@ def predictive_draws(
     pool: Executor = LocalExecutor(1) if executor is None else executor
     rows: dict[int, dict[str, float]] = {}
     try:
-        for index, outcome in pool.imap_unordered(predictive_values, tasks):
-            if isinstance(outcome, TaskFailure):
-                raise RunsFailedError(f"predictive replicate {index} failed: {outcome.error}")
-            rows[index] = outcome
+        with progress(label, draws) as advance:
+            for index, outcome in pool.imap_unordered(predictive_values, tasks):
+                if isinstance(outcome, TaskFailure):
+                    raise RunsFailedError(f"predictive replicate {index} failed: {outcome.error}")
+                rows[index] = outcome
+                advance(1)
     finally:
         if own:
             pool.close()

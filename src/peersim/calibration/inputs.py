@@ -45,7 +45,7 @@ import numpy as np
 from pydantic import Field, Strict, ValidationError, model_validator
 
 from peersim.core.parameters import MECHANISM_PARAMS
-from peersim.core.results import FIDELITY_DOMAINS, METRICS, OVERALL, RunResult
+from peersim.core.results import FIDELITY_DOMAINS, METRIC_RANGES, METRICS, OVERALL, RunResult, range_text
 from peersim.core.scenario import Geography, Host, Scenario
 from peersim.errors import PeersimInputError
 from peersim.io.files import parse_toml, read_text_file
@@ -171,7 +171,29 @@ class TargetSpec(StrictModel):
             number = getattr(self, key)
             if number is not None and not math.isfinite(number):
                 raise ValueError(f"{key} must be a finite number, got {number!r}")
+        bounds = self._possible()
+        if bounds is not None:
+            for key in ("value", "low", "high", "at_least", "at_most"):
+                number = getattr(self, key)
+                if number is not None and not bounds[0] <= number <= bounds[1]:
+                    raise ValueError(
+                        f"{key} {number:g} is out of range: the statistic lies in {range_text(bounds)}"
+                    )
         return self
+
+    def _possible(self) -> tuple[float, float] | None:
+        """Return the values the target's statistic can take, if its metrics are headline metrics."""
+        if self.compare is None:
+            return METRIC_RANGES.get(self.metric or "") if self.arm is None else None
+        if self.compare != "difference" or self.a is None or self.b is None:
+            return None
+        if self.a.arm is not None or self.b.arm is not None:
+            return None
+        a = METRIC_RANGES.get(self.a.metric or self.metric or "")
+        b = METRIC_RANGES.get(self.b.metric or self.metric or "")
+        if a is None or b is None:
+            return None
+        return (a[0] - b[1], a[1] - b[0])
 
     def selectors(self) -> tuple[Selector, ...]:
         """Return the one selection of a simple target, or (a, b) of a contrast."""

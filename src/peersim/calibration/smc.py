@@ -17,32 +17,50 @@
 * **Database.** pyabc's SQLite history. The run metadata stores a fingerprint of
   the peersim version, the model's source, the scenario, the targets, the priors,
   the seed and the replicates. An existing database with the same fingerprint is
-  resumed (``ABCSMC.load``) up to ``generations`` in total; one with another
+  resumed (``ABCSMC.load``) up to ``generations`` in total (one that holds no
+  generation yet starts over, as a new one would); one with another
   fingerprint is refused; ``force=True`` deletes it and starts over.
 * **Samplers.** ``jobs == 1``: pyabc's single-core sampler (exactly
   reproducible). ``jobs > 1``: :class:`MulticoreEvalParallelSampler`. Dask:
   :class:`DaskDistributedSampler` on the cluster :class:`peersim.executor.DaskExecutor`
-  builds, evaluating samples in batches.
+  builds, evaluating samples in batches. Each sampler reports its generation
+  through :class:`GenerationReport` (a progress display and one line per
+  generation); the multicore sampler's workers ignore Ctrl-C, and are stopped
+  by the parent when it takes one.
+* **Budget.** Population, generations and replicates have declared maxima
+  (:data:`MAX_POPULATION`, :data:`MAX_GENERATIONS`, :data:`MAX_REPLICATES`);
+  :func:`calibration_estimate` says roughly how long and how much memory a budget
+  takes, before it starts and when it is refused.
+* **Ctrl-C.** :func:`run_abc` defers Ctrl-C (:func:`peersim.executor.deferred_interrupts`)
+  to the samplers' next check between evaluations, so it never lands in a
+  database write; it stops within a second or so, keeps every generation
+  already in the database and raises :class:`~peersim.errors.Interrupted`; the
+  same call resumes (:func:`stop_on_interrupt`).
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 import hashlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from peersim.calibration.evaluate import CalibrationModel
+from peersim.calibration.evaluate import MAX_PREDICTIVE_DRAWS, CalibrationModel, predictive_estimate
 from peersim.calibration.inputs import (
     BoundTargets,
     Priors,
@@ -55,9 +73,21 @@ from peersim.calibration.inputs import (
 from peersim.core.parameters import MECHANISM_PARAMS
 from peersim.core.scenario import Scenario
 from peersim.core.scenario_files import default_scenario, load_scenario
-from peersim.errors import PeersimInputError
-from peersim.executor import Backend, DaskExecutor, ExecutorKind
+from peersim.core.streams import check_seed
+from peersim.errors import Interrupted, OutputsNotWritten, PeersimInputError
+from peersim.executor import (
+    Backend,
+    DaskExecutor,
+    ExecutorKind,
+    Interrupts,
+    Progress,
+    deferred_interrupts,
+    no_progress,
+)
+from peersim.io.estimates import Workload
+from peersim.io.files import check_writable
 from peersim.io.provenance import model_source_digest, package_version
+from peersim.simulation import estimated_seconds
 from peersim.uncertainty import Posterior
 
 FINGERPRINT_KEY = "peersim_fingerprint"
@@ -82,6 +112,43 @@ under-cover the heavy logistic tails.)
 DASK_BATCH_SIZE = 50
 """Samples per Dask task: at 1 the per-task overhead made pyabc's Dask sampler ~15x slower."""
 
+MAX_POPULATION = 10_000
+"""Most particles per generation: 50 times the full budget's 200.
+
+The default calibration's sixth generation drew 11 samples per particle; at
+10,000 particles that is about 110,000 evaluations in one generation, which
+pyabc holds in memory (about 0.2 GB) and which take hours on a few cores.
+"""
+
+MAX_GENERATIONS = 30
+"""Most generations in total: five times the full budget's 6.
+
+Each generation needs more samples than the last (about 1.4 times in the default
+calibration) until the acceptance rate reaches ``min_acceptance_rate``; beyond
+about 15 generations the threshold hardly moves and the run only grows longer.
+"""
+
+MAX_REPLICATES = 10
+"""Most runs averaged per evaluation: more shrinks the simulated noise far below one study's."""
+
+FIRST_SAMPLES_PER_PARTICLE = 2.1
+"""Samples drawn per accepted particle in the first generation (default calibration: 418 for 200)."""
+
+SAMPLES_GROWTH = 1.42
+"""Growth of samples per particle from one generation to the next.
+
+In the default calibration (``calibration/default/generations.csv``) they went
+2.1, 2.6, 4.1, 5.6, 9.5 and 11.1: about 2.1 x 1.42^t, 35 evaluations per
+particle over 6 generations (measured: 7,031 for 200 particles).
+"""
+
+BYTES_PER_SAMPLE = 2_000
+"""Memory of one sample pyabc holds during a generation, rejected ones included.
+
+A :class:`pyabc.Particle` with 13 parameters and 6 statistics measured 1.4 kB
+(``tracemalloc``); rounded up for pyabc's bookkeeping around it.
+"""
+
 
 @dataclass(frozen=True)
 class CalibrationSettings:
@@ -90,18 +157,20 @@ class CalibrationSettings:
     Attributes
     ----------
     population
-        Particles per generation (at least 10).
+        Particles per generation (10 to :data:`MAX_POPULATION`).
     generations
-        Generations in total, counting any already in a resumed database.
+        Generations in total, counting any already in a resumed database
+        (1 to :data:`MAX_GENERATIONS`).
     replicates
-        Runs averaged per sample (1-10). The default 1 matches the observations:
+        Runs averaged per sample (1 to :data:`MAX_REPLICATES`). The default 1 matches the observations:
         each is one study-sized realisation, and averaging R runs would shrink
         the simulated noise to 1/R of a study's, overstating what one study
         can tell apart.
     seed
         Base seed of the model evaluations (and of pyabc's proposals).
     ppc_draws
-        Posterior predictive draws for the checks.
+        Posterior predictive draws for the checks (10 to
+        :data:`peersim.calibration.evaluate.MAX_PREDICTIVE_DRAWS`).
     jobs
         Worker processes (default: CPU cores).
     executor
@@ -123,6 +192,7 @@ class CalibrationSettings:
     min_acceptance_rate: float = 0.005
 
     def __post_init__(self) -> None:
+        """Check the least values, the seed and the machinery (maxima: :func:`check_budget`)."""
         checks = [
             ("population", self.population, 10),
             ("generations", self.generations, 1),
@@ -130,12 +200,11 @@ class CalibrationSettings:
             ("ppc_draws", self.ppc_draws, 10),
         ]
         for name, value, least in checks:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise PeersimInputError(f"`{name}` must be a whole number, got {value!r}")
             if value < least:
                 raise PeersimInputError(f"`{name}` must be at least {least}, got {value}")
-        if self.replicates > 10:
-            raise PeersimInputError(f"`replicates` must be at most 10, got {self.replicates}")
-        if self.seed < 0:
-            raise PeersimInputError(f"`seed` must be non-negative, got {self.seed}")
+        check_seed(self.seed)
         Backend(self.executor, self.jobs, self.scheduler)  # checks jobs and the scheduler
 
     @property
@@ -188,6 +257,70 @@ class CalibrationProblem:
         return CalibrationModel(
             self.scenario, self.targets, tuple(self.priors.names), settings.seed, settings.replicates
         )
+
+
+def expected_samples(population: int, generation: int, min_acceptance_rate: float = 0.0) -> float:
+    """Rough samples pyabc draws in ``generation`` (0-based) to accept ``population`` particles.
+
+    :data:`FIRST_SAMPLES_PER_PARTICLE` growing by :data:`SAMPLES_GROWTH` a
+    generation, up to ``1 / min_acceptance_rate``, where pyabc stops.
+    """
+    most = 1.0 / min_acceptance_rate if min_acceptance_rate > 0 else 1e6
+    per_particle = FIRST_SAMPLES_PER_PARTICLE * SAMPLES_GROWTH ** min(generation, 200)
+    return population * min(per_particle, most)
+
+
+def calibration_estimate(
+    problem: CalibrationProblem, settings: CalibrationSettings, completed: int = 0
+) -> Workload:
+    """Rough serial time and memory of what a calibration still has to do.
+
+    Runs: pyabc's calibration sample (``population`` runs, for a new database),
+    the expected samples of each generation from ``completed`` on
+    (:func:`expected_samples`) times ``replicates``, and the posterior and prior
+    predictive draws of the check. Memory: the largest generation's samples,
+    which pyabc holds at once (:data:`BYTES_PER_SAMPLE`). The acceptance of
+    other targets can differ from the default calibration's by a factor of a few.
+    """
+    todo = max(settings.generations - completed, 0)
+    counted = min(todo, 1000)  # beyond, every generation is at pyabc's lowest acceptance
+    samples = [
+        expected_samples(settings.population, t, settings.min_acceptance_rate)
+        for t in range(completed, completed + counted)
+    ]
+    evaluations = sum(samples) + (todo - counted) * max(samples, default=0.0)
+    evaluations += settings.population if completed == 0 else 0
+    check = predictive_estimate(problem.scenario, settings.ppc_draws)
+    runs = round(evaluations * settings.replicates) + check.runs
+    memory = max(max(samples, default=0.0) * BYTES_PER_SAMPLE, check.memory)
+    return Workload(runs, runs * estimated_seconds(problem.scenario), memory, "to calibrate and check")
+
+
+def check_budget(problem: CalibrationProblem, settings: CalibrationSettings, completed: int = 0) -> Workload:
+    """Refuse a budget beyond the declared maxima; return the estimate of what is left to do.
+
+    Raises
+    ------
+    PeersimInputError
+        Naming the first setting beyond its maximum (:data:`MAX_POPULATION`,
+        :data:`MAX_GENERATIONS`, :data:`MAX_REPLICATES`,
+        :data:`~peersim.calibration.evaluate.MAX_PREDICTIVE_DRAWS`), with the
+        time and memory the calibration asked for would take.
+    """
+    maxima = (
+        ("population", settings.population, MAX_POPULATION),
+        ("generations", settings.generations, MAX_GENERATIONS),
+        ("replicates", settings.replicates, MAX_REPLICATES),
+        ("ppc_draws", settings.ppc_draws, MAX_PREDICTIVE_DRAWS),
+    )
+    for name, value, most in maxima:
+        if value > most:
+            asked = calibration_estimate(problem, settings, 0)
+            raise PeersimInputError(
+                f"`{name}` {value} is more than the {most:,} allowed: the calibration asked for would be "
+                f"{asked.cost_text()}; ask for fewer"
+            )
+    return calibration_estimate(problem, settings, completed)
 
 
 def _digest(value: Any) -> str:
@@ -284,7 +417,8 @@ def stored_fingerprint(db: Path) -> tuple[dict[str, str], int]:
             raise ValueError("it holds no ABC-SMC run")
         history.id = runs[-1].id
         raw = history.get_abc().json_parameters
-        completed = int(history.n_populations)
+        last = history.max_t  # None: interrupted before pyabc stored its first (pre-)population
+        completed = 0 if last is None else int(last) + 1
     except Exception as error:  # sqlalchemy, pyabc version checks: all mean "not usable"
         raise PeersimInputError(
             f"`db` {db}: not a pyabc calibration database ({type(error).__name__}: {error}); "
@@ -345,32 +479,397 @@ def seed_pyabc_global_state(seed: int, generation: int) -> None:
     np.random.seed(int(state))  # noqa: NPY002 - pyabc's own global state, see docstring
 
 
-FORWARDED_PREFIXES = ("Calibration sample", "t:", "Accepted:", "Stop")
-"""pyabc progress messages passed on to the caller's log (its timing lines are not)."""
+class _StopOnInterrupt:
+    """Turn an interrupt into :class:`~peersim.errors.Interrupted` (see :func:`stop_on_interrupt`)."""
+
+    def __init__(self, stopped: Callable[[], Interrupted]) -> None:
+        self._stopped = stopped
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
+        if value is None or not _caused_by_interrupt(value):
+            return False
+        with hold_interrupts():
+            error = self._stopped()
+        raise error from None
+
+
+def stop_on_interrupt(stopped: Callable[[], Interrupted]) -> contextlib.AbstractContextManager[None]:
+    """Turn Ctrl-C inside the block into the :class:`~peersim.errors.Interrupted` that ``stopped()`` builds.
+
+    A :class:`KeyboardInterrupt` leaving the block, or an error raised while
+    one unwound (a database session cut short, say), is replaced by
+    ``stopped()``, which says what was kept; further Ctrl-C are ignored while
+    it looks. Where Ctrl-C may only stop the work at safe points, the block
+    runs under :func:`peersim.executor.deferred_interrupts`.
+    """
+    return _StopOnInterrupt(stopped)
 
 
 @contextmanager
-def _forward_pyabc_log(log: Callable[[str], None] | None) -> Iterator[None]:
-    """While the run lasts, send pyabc's progress lines to ``log`` (or nowhere).
+def hold_interrupts() -> Iterator[None]:
+    """Let a short final step (writing the outputs) finish even if Ctrl-C comes meanwhile.
+
+    Ctrl-C during the block is ignored: the work is done and its files are
+    written whole, which loses less than stopping halfway through them would.
+    Outside the main thread nothing is done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _caused_by_interrupt(error: BaseException | None) -> bool:
+    """Whether ``error`` is a KeyboardInterrupt or was raised while one unwound.
+
+    An :class:`~peersim.errors.Interrupted` already says what was kept: it is not converted again.
+    """
+    seen = 0
+    while error is not None and seen < 20:
+        if isinstance(error, Interrupted):
+            return False
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__context__
+        seen += 1
+    return False
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Hold SIGINT back while worker processes are forked, so each starts with it blocked.
+
+    A worker then ignores SIGINT before unblocking it (:func:`_ignore_interrupts`),
+    and a Ctrl-C that came meanwhile reaches the parent when this block ends.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not on Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _ignore_interrupts() -> None:
+    """In a worker: ignore Ctrl-C (the parent stops the workers), then let signals through again."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+WORKER_STOP_SECONDS = 2.0
+"""How long a stopped sampler worker may take to exit after SIGTERM before it is killed."""
+
+
+@dataclass
+class GenerationReport:
+    """What the samplers say about each generation: a progress display and one line when it ends.
+
+    Attributes
+    ----------
+    generations
+        Generations in total (the ``k of G`` of the labels).
+    progress
+        Progress display: ``progress(label, population)`` per generation, advanced
+        by one for each accepted particle.
+    log
+        Receives one line per finished generation (and for the calibration sample).
+    epsilon
+        pyabc's epsilon, read for the threshold of each generation.
+    interrupts
+        Where Ctrl-C is noted (:func:`peersim.executor.deferred_interrupts`);
+        the samplers :meth:`check` it between evaluations. pyabc writes its
+        history through SQLAlchemy sessions that a :class:`KeyboardInterrupt`
+        raised mid-write leaves open, holding a lock on the database (seen: two
+        120 s lock timeouts, then nothing read back), so Ctrl-C stops ABC-SMC
+        only where nothing is being written.
+    """
+
+    generations: int
+    progress: Progress = no_progress
+    log: Callable[[str], None] | None = None
+    epsilon: Any = None
+    interrupts: Interrupts = field(default_factory=Interrupts)
+
+    def check(self) -> None:
+        """Raise :class:`KeyboardInterrupt` at a safe point if Ctrl-C came (see :attr:`interrupts`)."""
+        self.interrupts.check()
+
+    def label(self, t: int, calibration: bool) -> str:
+        """Label of the progress display of generation ``t`` (0-based), or of the calibration sample."""
+        if calibration:
+            return "calibration sample (priors)"
+        threshold = self._epsilon(t)
+        suffix = f", epsilon {threshold:.3g}" if threshold is not None else ""
+        return f"generation {t + 1} of {self.generations}{suffix}"
+
+    @contextmanager
+    def generation(self, t: int, n: int, calibration: bool) -> Iterator[Callable[[int], None]]:
+        """Show the progress of one generation; yield ``advance(k)`` for ``k`` more accepted particles."""
+        accepted = 0
+
+        with self.progress(self.label(t, calibration), n) as advance:
+
+            def accept(k: int) -> None:
+                nonlocal accepted
+                k = min(k, n - accepted)  # parallel workers may accept more than are kept
+                if k > 0:
+                    accepted += k
+                    advance(k)
+
+            yield accept
+
+    def finished(self, t: int, n: int, evaluations: int, seconds: float, calibration: bool) -> None:
+        """Say how generation ``t`` went: threshold, acceptance and evaluations."""
+        if self.log is None:
+            return
+        if calibration:
+            self.log(f"calibration sample: {evaluations:,} evaluations from the priors, {seconds:.0f} s")
+            return
+        threshold = self._epsilon(t)
+        eps = f"epsilon {threshold:.3g}, " if threshold is not None else ""
+        rate = n / evaluations if evaluations else float("nan")
+        self.log(
+            f"generation {t + 1} of {self.generations}: {eps}{n:,} of {evaluations:,} evaluations "
+            f"accepted ({rate:.1%}), {seconds:.0f} s"
+        )
+
+    def _epsilon(self, t: int) -> float | None:
+        """Return the threshold of generation ``t`` if pyabc has set it (read, never computed).
+
+        Calling a pyabc epsilon before it is initialised initialises it, which
+        would change the run; its table of thresholds is only read here.
+        """
+        table = getattr(self.epsilon, "_look_up", None)
+        value = table.get(t) if isinstance(table, dict) else None
+        try:
+            number = float(value) if value is not None else float("nan")
+        except (TypeError, ValueError):
+            return None
+        return number if np.isfinite(number) else None
+
+
+@functools.cache
+def _sampler_classes() -> dict[str, type]:
+    """Return pyabc's samplers, each reporting to a :class:`GenerationReport` (built once, on first use).
+
+    They sample exactly as pyabc's own: the single-core one calls the same
+    function in the same order, so its results are unchanged. The multicore one
+    is pyabc's ``MulticoreEvalParallelSampler`` with workers that ignore Ctrl-C
+    and are stopped by the parent on any exit other than success.
+    """
+    import pyabc  # heavy: pyabc (about 1 s), loaded only when a calibration runs
+    from pyabc.sampler.multicore_evaluation_parallel import DONE, work
+    from pyabc.sampler.util import get_mp_context
+
+    def report_of(sampler: Any) -> GenerationReport:
+        report = getattr(sampler, "report", None)
+        return report if report is not None else GenerationReport(0)
+
+    class SingleCore(pyabc.sampler.SingleCoreSampler):  # pyabc is untyped (Any)
+        report: GenerationReport | None = None
+
+        def sample_until_n_accepted(self, n: int, simulate_one: Any, t: int, **kwargs: Any) -> Any:
+            report = report_of(self)
+            calibration = bool(kwargs.get("all_accepted", False))
+            start = time.perf_counter()
+            with report.generation(t, n, calibration) as accept:
+
+                def counted() -> Any:
+                    report.check()
+                    particle = simulate_one()
+                    if particle.accepted:
+                        accept(1)
+                    return particle
+
+                sample = super().sample_until_n_accepted(n, counted, t, **kwargs)
+            report.finished(t, n, self.nr_evaluations_, time.perf_counter() - start, calibration)
+            return sample
+
+    class Multicore(pyabc.sampler.MulticoreEvalParallelSampler):
+        report: GenerationReport | None = None
+
+        def sample_until_n_accepted(
+            self,
+            n: int,
+            simulate_one: Any,
+            t: int,
+            *,
+            max_eval: float = np.inf,
+            all_accepted: bool = False,
+            ana_vars: Any = None,
+        ) -> Any:
+            # pyabc's MulticoreEvalParallelSampler.sample_until_n_accepted (0.13), with the
+            # workers ignoring Ctrl-C, progress per accepted particle, and the workers
+            # stopped on the way out whatever happens.
+            report = report_of(self)
+            start = time.perf_counter()
+            ctx = get_mp_context()
+            n_eval = ctx.Value("q", 0)
+            n_acc = ctx.Value("q", 0)
+            queue = ctx.Queue()
+            if self.pickle:
+                import cloudpickle  # type: ignore[import-untyped]  # pyabc's own dependency, as pyabc does
+
+                simulate_one = cloudpickle.dumps(simulate_one)
+            args = (
+                simulate_one,
+                queue,
+                n_eval,
+                n_acc,
+                n,
+                self.check_max_eval,
+                max_eval,
+                all_accepted,
+                self._create_empty_sample,
+            )
+            processes = [
+                ctx.Process(target=_quiet_work, args=(work, *args), daemon=self.daemon)
+                for _ in range(self.n_procs)
+            ]
+            id_results = []
+            try:
+                with report.generation(t, n, all_accepted) as accept:
+                    with _sigint_blocked():
+                        for process in processes:
+                            process.start()
+                    done = 0
+                    while done < len(processes):
+                        value = _next_result(processes, queue, report)
+                        if value == DONE:
+                            done += 1
+                        else:
+                            id_results.append(value)
+                            accept(1)
+                    for process in processes:
+                        process.join()
+            finally:
+                _stop_workers(processes)
+                queue.close()
+            id_results.sort(key=lambda x: x[0])  # avoid bias toward short evaluations
+            id_results = id_results[: min(len(id_results), n)]
+            self.nr_evaluations_ = n_eval.value
+            sample = self._create_empty_sample()
+            for _, result in id_results:
+                sample += result
+            if sample.n_accepted < n:
+                sample.ok = False
+            report.finished(t, n, self.nr_evaluations_, time.perf_counter() - start, all_accepted)
+            return sample
+
+    class Dask(pyabc.sampler.DaskDistributedSampler):
+        report: GenerationReport | None = None
+
+        def client_cores(self) -> int:
+            report_of(self).check()  # pyabc's Dask loop asks this every 10 ms: a safe point
+            return int(super().client_cores())
+
+        def sample_until_n_accepted(self, n: int, simulate_one: Any, t: int, **kwargs: Any) -> Any:
+            report = report_of(self)
+            calibration = bool(kwargs.get("all_accepted", False))
+            start = time.perf_counter()
+            with report.generation(t, n, calibration) as accept:
+                sample = super().sample_until_n_accepted(n, simulate_one, t, **kwargs)
+                accept(n)  # pyabc's Dask sampler says nothing until the generation is complete
+            report.finished(t, n, self.nr_evaluations_, time.perf_counter() - start, calibration)
+            return sample
+
+    return {"single": SingleCore, "multicore": Multicore, "dask": Dask}
+
+
+RESULT_POLL_SECONDS = 0.1
+"""How often the multicore sampler's parent looks for Ctrl-C and dead workers while it waits."""
+
+
+def _next_result(processes: list[Any], queue: Any, report: GenerationReport) -> Any:
+    """Wait for the next item a sampler worker sends, checking for Ctrl-C and dead workers.
+
+    pyabc's ``get_if_worker_healthy``, with the check for Ctrl-C added.
+
+    Raises
+    ------
+    multiprocessing.ProcessError
+        If a worker died (exit status other than 0).
+    """
+    from multiprocessing import ProcessError
+    from queue import Empty
+
+    while True:
+        report.check()
+        if not all(process.exitcode in (0, None) for process in processes):
+            raise ProcessError("At least one worker is dead.")
+        try:
+            return queue.get(timeout=RESULT_POLL_SECONDS)
+        except Empty:
+            pass
+
+
+def _quiet_work(work: Callable[..., None], *args: Any) -> None:
+    """Run pyabc's sampler worker loop with Ctrl-C ignored (the parent stops the workers)."""
+    _ignore_interrupts()
+    work(*args)
+
+
+def _stop_workers(processes: list[Any]) -> None:
+    """Stop sampler workers that are still running: SIGTERM, then SIGKILL; reap them all."""
+    started = [process for process in processes if process.pid is not None]
+    if not any(process.is_alive() for process in started):
+        for process in started:
+            process.join()
+        return
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits for this
+    try:
+        for process in started:
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + WORKER_STOP_SECONDS
+        for process in started:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _pyabc_log(log: Callable[[str], None] | None, verbose: bool) -> Iterator[None]:
+    """While the run lasts, keep pyabc's log lines off stderr, or pass them to ``log`` if ``verbose``.
 
     pyabc attaches its own stderr handler to the ``ABC`` logger at import; it is
-    detached for the run and restored afterwards.
+    detached for the run and restored afterwards. peersim's own lines (one per
+    generation, :class:`GenerationReport`) say what pyabc's would.
     """
     logger = logging.getLogger("ABC")
     saved_handlers, saved_level, saved_propagate = list(logger.handlers), logger.level, logger.propagate
     for handler in saved_handlers:
         logger.removeHandler(handler)
     logger.propagate = False
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.INFO if verbose else logging.CRITICAL + 1)
 
     class _Forward(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            message = record.getMessage()
-            if log is not None and message.startswith(FORWARDED_PREFIXES):
-                log(message)
+            if log is not None:
+                log(self.format(record))
 
     forward = _Forward(logging.INFO)
-    logger.addHandler(forward)
+    forward.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+    if verbose:
+        logger.addHandler(forward)
     try:
         yield
     finally:
@@ -381,18 +880,127 @@ def _forward_pyabc_log(log: Callable[[str], None] | None) -> Iterator[None]:
         logger.propagate = saved_propagate
 
 
-def make_sampler(settings: CalibrationSettings) -> tuple[Any, Callable[[], None]]:
-    """Return the pyabc sampler for ``settings`` and a function that releases it."""
-    import pyabc  # heavy: pyabc (about 1 s), loaded only when a calibration runs
+def make_sampler(
+    settings: CalibrationSettings, report: GenerationReport | None = None
+) -> tuple[Any, Callable[[], None]]:
+    """Return the pyabc sampler for ``settings`` and a function that releases it.
 
+    ``report`` receives each generation's progress (see :class:`GenerationReport`).
+    """
+    classes = _sampler_classes()
     if settings.executor == "dask":
         executor = DaskExecutor(scheduler=settings.scheduler, workers=settings.jobs)
         batch = max(1, min(DASK_BATCH_SIZE, settings.population // (2 * executor.workers)))
-        sampler = pyabc.sampler.DaskDistributedSampler(dask_client=executor.client, batch_size=batch)
+        sampler = classes["dask"](dask_client=executor.client, batch_size=batch)
+        sampler.report = report
         return sampler, executor.close
     if settings.workers == 1:
-        return pyabc.sampler.SingleCoreSampler(), lambda: None
-    return pyabc.sampler.MulticoreEvalParallelSampler(n_procs=settings.workers), lambda: None
+        sampler = classes["single"]()
+        sampler.report = report
+        return sampler, lambda: None
+    # The model's modules (Mesa, pandas: 1-2 s), imported here, are inherited by the workers
+    # pyabc forks for each generation, which would otherwise import them every generation.
+    import peersim.model  # noqa: F401
+
+    sampler = classes["multicore"](n_procs=settings.workers)
+    sampler.report = report
+    return sampler, lambda: None
+
+
+def check_db(db: Path, expected: dict[str, str], force: bool = False) -> int:
+    """Check the database location before any work; return the generations a resume keeps.
+
+    Raises
+    ------
+    PeersimInputError
+        If ``db`` is a folder, its folder cannot be created or written (under a
+        file, read-only, ``/proc``), or an existing database cannot be resumed
+        and ``force`` is not given.
+    """
+    if db.exists() and not db.is_file():
+        raise PeersimInputError(f"`db` {db}: exists and is not a file")
+    check_writable(db.parent, f"`db` {db}: its folder")
+    if db.exists() and not force:
+        return check_resumable(db, expected)
+    return 0
+
+
+def completed_generations(db: Path) -> int:
+    """Return the generations stored in ``db`` (0 if it is missing or unreadable).
+
+    Sessions this process left open (pyabc's, cut short by a forced Ctrl-C or a
+    failed write) are closed first, so that no lock of theirs holds the reading up.
+    """
+    from sqlalchemy.orm import close_all_sessions  # pyabc's dependency (heavy, like pyabc)
+
+    close_all_sessions()
+    if not db.is_file():
+        return 0
+    try:
+        return stored_fingerprint(db)[1]
+    except PeersimInputError:
+        return 0
+
+
+def resume_advice(db: Path, force: bool, kept: int = 1) -> str:
+    """Say how to carry on an interrupted calibration whose `db` keeps ``kept`` generations (API terms)."""
+    if kept == 0:
+        return "Run again with the same arguments to start afresh"
+    again = "with the same arguments but without `force=True`" if force else "with the same arguments"
+    return f"They are in `db` {db}: run again {again} to resume from there"
+
+
+class HistoryNotWritten(OutputsNotWritten):
+    """pyabc's history could not be written (disk full, file system gone read-only).
+
+    SQLite rolls the unfinished write back, so the database stays consistent
+    and keeps every generation written before: the same call resumes once
+    there is room (the CLI exits 4, as for other outputs not written).
+
+    Attributes
+    ----------
+    path
+        The database.
+    kept
+        The database, which keeps ``generations`` generations.
+    generations
+        Generations the database keeps.
+    """
+
+    def __init__(self, db: Path, reason: str, generations: int, force: bool = False) -> None:
+        self.path = db
+        self.kept = db
+        self.generations = generations
+        again = "with the same arguments but without `force=True`" if force and generations else "again"
+        Exception.__init__(
+            self,
+            f"`db` {db}: the calibration history could not be written ({reason}); it keeps "
+            f"{generations} generation(s) and is consistent. Make room and run {again} to resume",
+        )
+
+
+@contextmanager
+def _history_written(db: Path, force: bool) -> Iterator[None]:
+    """Turn a failed write of pyabc's SQLite history into :class:`HistoryNotWritten`.
+
+    The write fails as SQLite's ``OperationalError`` (``database or disk is
+    full``, ``disk I/O error``); pyabc's clean-up then often fails on the
+    broken session with another SQLAlchemy error, which carries the first as
+    its context.
+    """
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError  # pyabc's dependency, loaded with it
+
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as error:
+        cause: BaseException | None = error
+        while cause is not None and not isinstance(cause, OperationalError | OSError):
+            cause = cause.__context__
+        if cause is None or _caused_by_interrupt(error):
+            raise
+        original = getattr(cause, "orig", None)
+        reason = str(original) if original is not None else (getattr(cause, "strerror", None) or str(cause))
+        raise HistoryNotWritten(db, reason, completed_generations(db), force) from None
 
 
 def run_abc(
@@ -401,6 +1009,8 @@ def run_abc(
     db: str | Path,
     force: bool = False,
     log: Callable[[str], None] | None = None,
+    progress: Progress = no_progress,
+    verbose: bool = False,
 ) -> CalibrationOutcome:
     """Run (or resume) ABC-SMC and return the final population as a posterior.
 
@@ -417,35 +1027,52 @@ def run_abc(
     force
         Delete an existing database and start over.
     log
-        Receives pyabc's progress lines (one per generation step).
+        Receives one line per generation (threshold, acceptance, evaluations)
+        and, if ``verbose``, pyabc's own log lines.
+    progress
+        Progress display, one phase per generation of ``population`` accepted
+        particles (and one for pyabc's calibration sample of a new database).
+    verbose
+        Pass pyabc's log lines to ``log``; otherwise they are dropped.
 
     Raises
     ------
     PeersimInputError
-        For a database that cannot be resumed, or bad settings.
+        For a database that cannot be resumed or whose folder cannot be
+        written, or a budget beyond the maxima (all before any simulation).
+    HistoryNotWritten
+        If the database could not be written during the run (disk full); it
+        keeps the generations written before.
+    peersim.errors.Interrupted
+        After Ctrl-C, with the generations the database keeps; the same call
+        resumes from them.
     """
     import pyabc  # noqa: F401 - imported before the log is redirected: pyabc adds a handler at import
 
     db = Path(db)
     expected = fingerprint(problem, settings)
-    completed = 0
-    if db.exists() and force:
-        _delete_db(db)
-    elif db.exists():
-        if not db.is_file():
-            raise PeersimInputError(f"`db` {db}: exists and is not a file")
-        completed = check_resumable(db, expected)
-    else:
-        if not db.parent.exists():
-            db.parent.mkdir(parents=True)
+    completed = check_db(db, expected, force)
+    check_budget(problem, settings, completed)
+
+    def stopped() -> Interrupted:
+        kept = completed_generations(db)  # a database without generations resumes as a new one
+        return Interrupted(kept, settings.generations, "generation(s)", resume_advice(db, force, kept))
+
     notes: list[str] = []
     start = time.perf_counter()
-    with _forward_pyabc_log(log):
-        history = _run(problem, settings, db, completed, expected, notes)
-    populations = _populations(history)
-    if populations.empty:
-        raise PeersimInputError(f"`db` {db}: the calibration produced no generation")
-    particles, weights = history.get_distribution(m=0, t=int(history.max_t))
+    report = GenerationReport(settings.generations, progress, log)
+    with stop_on_interrupt(stopped), deferred_interrupts() as interrupts:
+        report.interrupts = interrupts
+        if db.exists() and (force or completed == 0):
+            _delete_db(db)  # a matching database without generations has nothing to keep
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with _pyabc_log(log, verbose), _history_written(db, force):
+            history = _run(problem, settings, db, completed, expected, notes, report)
+        report.check()  # a Ctrl-C after the last generation's last evaluation
+        populations = _populations(history)
+        if populations.empty:
+            raise PeersimInputError(f"`db` {db}: the calibration produced no generation")
+        particles, weights = history.get_distribution(m=0, t=int(history.max_t))
     particles = particles[problem.priors.names].astype(float)
     posterior = Posterior(
         particles,
@@ -484,22 +1111,25 @@ def _run(
     completed: int,
     expected: dict[str, str],
     notes: list[str],
+    report: GenerationReport,
 ) -> Any:
     """Build pyabc's ABCSMC, start or load the history, run the remaining generations."""
     import pyabc  # heavy: pyabc (about 1 s), loaded only when a calibration runs
 
-    sampler, release = make_sampler(settings)
+    sampler, release = make_sampler(settings, report)
     try:
         distance = pyabc.AdaptivePNormDistance(
             p=2, fixed_weights=problem.targets.weights, scale_function=floored_mad
         )
+        epsilon = pyabc.QuantileEpsilon(alpha=0.5)
+        report.epsilon = epsilon
         abc = pyabc.ABCSMC(
             problem.model(settings),
             problem.priors.to_pyabc(),
             distance,
             population_size=settings.population,
             transitions=pyabc.MultivariateNormalTransition(scaling=TRANSITION_SCALING),
-            eps=pyabc.QuantileEpsilon(alpha=0.5),
+            eps=epsilon,
             sampler=sampler,
         )
         observed = dict.fromkeys(problem.targets.names, 0.0)

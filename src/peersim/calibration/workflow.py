@@ -3,13 +3,20 @@
 :func:`calibrate` is what ``peersim calibrate`` calls; :func:`check_posterior` is
 the posterior predictive check of an existing posterior (``peersim ppc``).
 Output files are listed in :data:`CALIBRATION_FILES` and :data:`CHECK_FILES`;
-none is replaced without ``force``.
+none is replaced without ``force``. Everything the user gave is checked before
+the first simulation (:func:`preflight`): the output folder, the database and
+its folder, the budget. The outputs are written together at the end
+(:meth:`~peersim.io.files.OutputDirectory.write_all`): if the disk refuses, they
+are kept in a temporary folder the error names. Ctrl-C raises
+:class:`~peersim.errors.Interrupted` saying what the database keeps and how to
+resume.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -19,7 +26,12 @@ from typing import Any
 import pandas as pd
 
 from peersim.calibration.analysis import identifiability, posterior_predictive
-from peersim.calibration.evaluate import predictive_draws, prior_sample
+from peersim.calibration.evaluate import (
+    MAX_PREDICTIVE_DRAWS,
+    predictive_draws,
+    predictive_estimate,
+    prior_sample,
+)
 from peersim.calibration.figures import marginals_figure, ppc_figure
 from peersim.calibration.inputs import BoundTargets, Priors
 from peersim.calibration.report import report_markdown
@@ -27,13 +39,19 @@ from peersim.calibration.smc import (
     CalibrationOutcome,
     CalibrationProblem,
     CalibrationSettings,
-    check_resumable,
+    check_budget,
+    check_db,
+    completed_generations,
     fingerprint,
+    hold_interrupts,
+    resume_advice,
     run_abc,
+    stop_on_interrupt,
 )
 from peersim.core.scenario import Scenario
-from peersim.errors import PeersimInputError
-from peersim.executor import Backend, Executor, executor_for, make_executor
+from peersim.errors import Interrupted, PeersimInputError
+from peersim.executor import Backend, Executor, Progress, executor_for, make_executor, no_progress
+from peersim.io.estimates import Workload
 from peersim.io.files import OutputDirectory, save_figure, write_parquet, write_text
 from peersim.io.provenance import package_version
 from peersim.simulation import estimated_seconds
@@ -54,22 +72,38 @@ CALIBRATION_FILES = ("posterior.parquet", "generations.csv", *CHECK_FILES)
 """Files ``peersim calibrate`` writes into its output directory."""
 
 
+@dataclass(frozen=True)
+class Preflight:
+    """What :func:`preflight` found: the generations a resume keeps and the work left."""
+
+    kept: int
+    """Generations already in the database that this calibration resumes from (0: a new one)."""
+    estimate: Workload
+    """Rough serial time and memory of the generations still to run and of the check."""
+
+
+def _owned(db: Path, out: Path) -> tuple[str, ...]:
+    """Names in ``out`` that belong to the calibration besides its outputs: its database, if there."""
+    if db.parent.resolve() == out.resolve():
+        return (db.name, f"{db.name}-journal")
+    return ()
+
+
 def preflight(
     problem: CalibrationProblem, settings: CalibrationSettings, db: Path, out: Path, force: bool
-) -> int:
-    """Check outputs and database before any work; return the generations a resume would keep.
+) -> Preflight:
+    """Check outputs, database and budget before any work.
 
     Raises
     ------
     PeersimInputError
-        For outputs that exist without ``force``, or a database that cannot be resumed.
+        For an output folder that cannot be written or holds outputs (or other
+        files) without ``force``; a database that is a folder, cannot be written
+        or resumed; or a budget beyond the maxima.
     """
-    OutputDirectory(out, force).check(CALIBRATION_FILES)
-    if db.exists() and not force:
-        if not db.is_file():
-            raise PeersimInputError(f"`db` {db}: exists and is not a file")
-        return check_resumable(db, fingerprint(problem, settings))
-    return 0
+    OutputDirectory(out, force).check(CALIBRATION_FILES, owned=_owned(db, out))
+    kept = check_db(db, fingerprint(problem, settings), force)
+    return Preflight(kept, check_budget(problem, settings, kept))
 
 
 @dataclass
@@ -91,15 +125,27 @@ def check(
     draws: int,
     seed: int,
     executor: Executor | None = None,
+    progress: Progress = no_progress,
+    log: Callable[[str], None] | None = None,
 ) -> CheckResult:
     """Return the identifiability table and posterior predictive check of ``posterior``.
 
     The prior predictive (draws from the priors on the same replicate seeds) is
-    simulated too, for the table's ``prior_share_meeting``.
+    simulated too, for the table's ``prior_share_meeting``. ``progress`` shows
+    two phases of ``draws``: the posterior, then the prior predictive draws;
+    ``log`` receives a line as each ends.
     """
-    simulated = predictive_draws(posterior, scenario, targets, draws, seed, executor)
+
+    def phase(sample: Posterior, label: str) -> pd.DataFrame:
+        start = time.perf_counter()
+        frame = predictive_draws(sample, scenario, targets, draws, seed, executor, progress, label)
+        if log is not None:
+            log(f"{label}: {draws} runs, {time.perf_counter() - start:.0f} s")
+        return frame
+
+    simulated = phase(posterior, "posterior predictive draws")
     prior = prior_sample(priors, posterior.fixed, max(draws, 1000), seed)
-    prior_draws = predictive_draws(prior, scenario, targets, draws, seed, executor)
+    prior_draws = phase(prior, "prior predictive draws")
     table = posterior_predictive(simulated, targets, prior_draws)
     both = pd.concat(
         [simulated.assign(draws_from="posterior"), prior_draws.assign(draws_from="prior")], ignore_index=True
@@ -175,65 +221,107 @@ def calibrate(
     out: Path,
     force: bool = False,
     log: Callable[[str], None] | None = None,
+    progress: Progress = no_progress,
+    verbose: bool = False,
 ) -> CalibrationRun:
     """Run or resume ABC-SMC, then check the posterior and write every output into ``out``.
+
+    Parameters
+    ----------
+    problem
+        Scenario, bound targets and priors.
+    settings
+        Budget and machinery.
+    db
+        pyabc's SQLite history, resumed if it matches (see :func:`~peersim.calibration.smc.run_abc`).
+    out
+        Directory of the outputs (:data:`CALIBRATION_FILES`); it may hold ``db``.
+    force
+        Delete an existing ``db`` and replace outputs in ``out``.
+    log
+        Receives one line per generation and for the check (and pyabc's lines if ``verbose``).
+    progress
+        Progress display: one phase per generation, then the predictive draws.
+    verbose
+        Pass pyabc's own log lines to ``log``.
 
     Raises
     ------
     PeersimInputError
-        For outputs that exist without ``force``, or a database that cannot be
-        resumed (checked before any simulation starts).
+        For outputs that exist without ``force``, a folder that cannot be
+        written, a database that cannot be resumed or a budget beyond the
+        maxima (checked before any simulation starts).
+    peersim.errors.Interrupted
+        After Ctrl-C: the generations the database keeps, and how to resume.
+    peersim.errors.OutputsNotWritten
+        If the outputs could not be written into ``out`` (then they are kept in
+        the temporary folder it names).
     """
+    db, out = Path(db), Path(out)
     preflight(problem, settings, db, out, force)
-    outcome = run_abc(problem, settings, db, force=force, log=log)
-    if log is not None:
-        log(f"posterior predictive check: {settings.ppc_draws} draws")
-    executor = make_executor(settings.executor, settings.jobs, settings.scheduler)
-    try:
-        result = check(
-            outcome.posterior,
-            problem.scenario,
-            problem.targets,
-            problem.priors,
-            settings.ppc_draws,
-            settings.seed,
-            executor,
-        )
-    finally:
-        executor.close()
-    out.mkdir(parents=True, exist_ok=True)
-    outcome.posterior.save(out / "posterior.parquet", problem.scenario.hash, settings.seed)
-    write_text(out / "generations.csv", outcome.populations.to_csv(index=False))
-    summary = {
-        "targets": f"{problem.targets.target_set.spec.name} ({problem.targets.target_set.source})",
-        "scenario": f"{problem.scenario.name} (hash {problem.scenario.hash})",
-        "calibrated parameters": len(problem.priors.names),
-        "population": settings.population,
-        "generations": f"{outcome.generations} (requested {settings.generations}; "
-        f"{outcome.resumed_from} already in {db} before this invocation)",
-        "replicates per evaluation": settings.replicates,
-        "model evaluations": outcome.evaluations,
-        "final epsilon": f"{float(outcome.populations['epsilon'].iloc[-1]):.3f}",
-        "effective_sample_size": round(outcome.posterior.effective_sample_size, 1),
-        "seed": settings.seed,
-        "sampler": _sampler_text(settings),
-        "ABC-SMC wall time": f"{float(outcome.populations['wall_time'].sum()):.0f} s over all generations "
-        f"({outcome.seconds:.0f} s in this invocation)",
-        "posterior predictive draws": settings.ppc_draws,
-        "peersim": package_version(),
-        "pyabc": version("pyabc"),
-        "python": platform.python_version(),
-    }
-    written = [out / "posterior.parquet", out / "generations.csv"]
-    written += write_check(
-        out,
-        result,
-        problem.targets,
-        problem.priors,
-        summary,
-        f"Calibration report: {problem.targets.target_set.spec.name}",
-        outcome.populations,
-    )
+
+    def stopped() -> Interrupted:
+        kept = completed_generations(db)
+        advice = resume_advice(db, force, kept)
+        if kept >= settings.generations:
+            advice += " (the posterior predictive check starts over)"
+        return Interrupted(kept, settings.generations, "generation(s)", advice)
+
+    with stop_on_interrupt(stopped):
+        outcome = run_abc(problem, settings, db, force=force, log=log, progress=progress, verbose=verbose)
+        if log is not None:
+            log(f"posterior predictive check: {settings.ppc_draws} draws")
+        with make_executor(settings.executor, settings.jobs, settings.scheduler) as executor:
+            result = check(
+                outcome.posterior,
+                problem.scenario,
+                problem.targets,
+                problem.priors,
+                settings.ppc_draws,
+                settings.seed,
+                executor,
+                progress,
+                log,
+            )
+        summary = {
+            "targets": f"{problem.targets.target_set.spec.name} ({problem.targets.target_set.source})",
+            "scenario": f"{problem.scenario.name} (hash {problem.scenario.hash})",
+            "calibrated parameters": len(problem.priors.names),
+            "population": settings.population,
+            "generations": f"{outcome.generations} (requested {settings.generations}; "
+            f"{outcome.resumed_from} already in {db} before this invocation)",
+            "replicates per evaluation": settings.replicates,
+            "model evaluations": outcome.evaluations,
+            "final epsilon": f"{float(outcome.populations['epsilon'].iloc[-1]):.3f}",
+            "effective_sample_size": round(outcome.posterior.effective_sample_size, 1),
+            "seed": settings.seed,
+            "sampler": _sampler_text(settings),
+            "ABC-SMC wall time": f"{float(outcome.populations['wall_time'].sum()):.0f} s over all "
+            f"generations ({outcome.seconds:.0f} s in this invocation)",
+            "posterior predictive draws": settings.ppc_draws,
+            "peersim": package_version(),
+            "pyabc": version("pyabc"),
+            "python": platform.python_version(),
+        }
+
+        def write(directory: OutputDirectory) -> list[Path]:
+            folder = directory.path
+            folder.mkdir(parents=True, exist_ok=True)
+            outcome.posterior.save(folder / "posterior.parquet", problem.scenario.hash, settings.seed)
+            write_text(folder / "generations.csv", outcome.populations.to_csv(index=False))
+            written = [folder / "posterior.parquet", folder / "generations.csv"]
+            return written + write_check(
+                folder,
+                result,
+                problem.targets,
+                problem.priors,
+                summary,
+                f"Calibration report: {problem.targets.target_set.spec.name}",
+                outcome.populations,
+            )
+
+        with hold_interrupts():
+            written = OutputDirectory(out, force).write_all(write)
     return CalibrationRun(outcome, result, written)
 
 
@@ -253,6 +341,8 @@ def check_posterior(
     out: Path | None,
     force: bool = False,
     executor: Executor | Backend | None = None,
+    progress: Progress = no_progress,
+    log: Callable[[str], None] | None = None,
 ) -> tuple[CheckResult, list[Path]]:
     """Posterior predictive check of an existing posterior against ``problem``'s targets.
 
@@ -263,7 +353,8 @@ def check_posterior(
     problem
         Scenario, targets and priors.
     draws
-        Posterior predictive draws (and as many prior predictive draws).
+        Posterior predictive draws (and as many prior predictive draws), 10 to
+        :data:`~peersim.calibration.evaluate.MAX_PREDICTIVE_DRAWS`.
     seed
         Base seed of the draws' replicates.
     out
@@ -273,6 +364,10 @@ def check_posterior(
     executor
         Where the draws run: a running executor, a :class:`~peersim.executor.Backend`
         to start (a local pool only when the work pays for it), or ``None`` for that default.
+    progress
+        Progress display: the posterior, then the prior predictive draws, ``draws`` each.
+    log
+        Receives a line as each phase ends.
 
     Returns
     -------
@@ -282,10 +377,63 @@ def check_posterior(
     Raises
     ------
     PeersimInputError
-        For outputs that exist without ``force``, or a posterior that does not
+        For outputs that exist without ``force``, a folder that cannot be
+        written, a number of draws out of range, or a posterior that does not
         match the scenario or lacks a calibrated parameter (checked before any
         simulation starts).
+    peersim.errors.Interrupted
+        After Ctrl-C (nothing is kept: the check is short and starts over).
+    peersim.errors.OutputsNotWritten
+        If the files could not be written into ``out`` (then they are kept in
+        the temporary folder it names).
     """
+    check_inputs(posterior, problem, draws, out, force)
+
+    def stopped() -> Interrupted:
+        advice = ("Nothing was written; run" if out is not None else "Run") + " again to check"
+        return Interrupted(0, 2 * draws, "predictive draw(s)", advice)
+
+    work = 2 * draws * estimated_seconds(problem.scenario)  # posterior and prior predictive
+    with stop_on_interrupt(stopped):
+        with executor_for(executor, work) as pool:
+            result = check(
+                posterior, problem.scenario, problem.targets, problem.priors, draws, seed, pool, progress, log
+            )
+        written: list[Path] = []
+        if out is not None:
+            summary = {
+                "posterior": posterior.source,
+                "effective_sample_size": round(posterior.effective_sample_size, 1),
+                "targets": f"{problem.targets.target_set.spec.name} ({problem.targets.target_set.source})",
+                "scenario": f"{problem.scenario.name} (hash {problem.scenario.hash})",
+                "posterior predictive draws": draws,
+                "seed": seed,
+                "peersim": package_version(),
+            }
+            with hold_interrupts():
+                written = OutputDirectory(out, force).write_all(
+                    lambda directory: write_check(
+                        directory.path, result, problem.targets, problem.priors, summary, "Posterior check"
+                    )
+                )
+    return result, written
+
+
+def check_inputs(
+    posterior: Posterior,
+    problem: CalibrationProblem,
+    draws: int,
+    out: Path | None,
+    force: bool = False,
+) -> Workload:
+    """Check everything :func:`check_posterior` is given before it simulates; return its estimate.
+
+    Raises
+    ------
+    PeersimInputError
+        As :func:`check_posterior` does.
+    """
+    estimate = check_draws(problem.scenario, draws)
     if out is not None:
         OutputDirectory(out, force).check(CHECK_FILES)
     posterior.check_against(problem.scenario)
@@ -295,19 +443,26 @@ def check_posterior(
             f"{posterior.source}: has no column for calibrated parameter(s) {', '.join(missing)} "
             f"that {problem.targets.target_set.source} calibrates ([priors] parameters)"
         )
-    work = 2 * draws * estimated_seconds(problem.scenario)  # posterior and prior predictive
-    with executor_for(executor, work) as pool:
-        result = check(posterior, problem.scenario, problem.targets, problem.priors, draws, seed, pool)
-    written: list[Path] = []
-    if out is not None:
-        summary = {
-            "posterior": posterior.source,
-            "effective_sample_size": round(posterior.effective_sample_size, 1),
-            "targets": f"{problem.targets.target_set.spec.name} ({problem.targets.target_set.source})",
-            "scenario": f"{problem.scenario.name} (hash {problem.scenario.hash})",
-            "posterior predictive draws": draws,
-            "seed": seed,
-            "peersim": package_version(),
-        }
-        written = write_check(out, result, problem.targets, problem.priors, summary, "Posterior check")
-    return result, written
+    return estimate
+
+
+def check_draws(scenario: Scenario, draws: int) -> Workload:
+    """Refuse a number of predictive draws out of range; return the estimate of the check.
+
+    Raises
+    ------
+    PeersimInputError
+        For fewer than 10 draws, or more than :data:`~peersim.calibration.evaluate.MAX_PREDICTIVE_DRAWS`
+        (with the time and memory asked for).
+    """
+    if isinstance(draws, bool) or not isinstance(draws, int):
+        raise PeersimInputError(f"`draws` must be a whole number, got {draws!r}")
+    if draws < 10:
+        raise PeersimInputError(f"`draws` must be at least 10, got {draws}")
+    estimate = predictive_estimate(scenario, draws)
+    if draws > MAX_PREDICTIVE_DRAWS:
+        raise PeersimInputError(
+            f"`draws` {draws} is more than the {MAX_PREDICTIVE_DRAWS:,} allowed: the check asked for "
+            f"would be {estimate.cost_text()}; ask for fewer"
+        )
+    return estimate

@@ -7,9 +7,10 @@ answer without loading Mesa, pandas or SciPy.
 
 from __future__ import annotations
 
+import signal
 import sys
 import warnings
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -44,6 +45,29 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def _version(show: bool) -> None:
+    if show:
+        from peersim.io.provenance import package_versions
+
+        versions = package_versions()
+        others = ", ".join(f"{name} {number}" for name, number in versions.items() if name != "peersim")
+        typer.echo(f"peersim {versions['peersim']} ({others})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the versions and exit."
+        ),
+    ] = False,
+) -> None:
+    """Simulate how peer support for discharge is implemented across mental health services."""
+
+
 for name, module in (
     ("run", run),
     ("compare", compare),
@@ -62,10 +86,19 @@ def _show_warning(message: Any, *_args: Any, **_kwargs: Any) -> None:
     warn(str(message))
 
 
+def _stop_once(_signum: int, _frame: Any) -> None:
+    """Stop at the first Ctrl-C, and ignore any more while stopping (which takes a second or so)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point of the ``peersim`` console script."""
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is signal.default_int_handler:  # not if ignored (a background job) or someone else's
+        signal.signal(signal.SIGINT, _stop_once)
     try:
         app()
     except PeersimInputError as error:
@@ -78,7 +111,10 @@ def main() -> None:
         typer.echo(f"peersim: error: {flags(str(error))}", err=True)
         sys.exit(EXIT_NOT_WRITTEN)
     except Interrupted as error:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the message or the exit
         typer.echo(f"\npeersim: {flags(str(error))}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
         warnings.showwarning = previous
+        if signal.getsignal(signal.SIGINT) is _stop_once:  # no Ctrl-C came: as it was (for callers in Python)
+            signal.signal(signal.SIGINT, handler)

@@ -8,8 +8,23 @@ from typing import Annotated
 
 import typer
 
-from peersim.cli.common import ExecutorName, ExecutorOption, JobsOption, SchedulerOption, backend
+from peersim.cli.common import (
+    EXIT_INTERRUPTED,
+    MAX_SEED,
+    ExecutorName,
+    ExecutorOption,
+    JobsOption,
+    SchedulerOption,
+    announce,
+    backend,
+    progress_for,
+)
 from peersim.cli.ppc import ScenarioOpt, TargetsArg, print_check, warn_few_particles
+
+VerboseOption = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Also print pyabc's own log lines (hidden by default)."),
+]
 
 
 def command(
@@ -23,31 +38,81 @@ def command(
         typer.Option("--db", help="pyabc SQLite history; resumed if it matches (default: OUT/history.db)."),
     ] = None,
     population: Annotated[
-        int | None, typer.Option("--population", min=10, help="Particles per generation [full: 200].")
+        int | None,
+        typer.Option("--population", min=10, help="Particles per generation, at most 10,000 [full: 200]."),
     ] = None,
     generations: Annotated[
-        int | None, typer.Option("--generations", min=1, help="Generations in total [full: 6].")
+        int | None, typer.Option("--generations", min=1, help="Generations in total, at most 30 [full: 6].")
     ] = None,
     replicates: Annotated[
         int | None,
-        typer.Option("--replicates", min=1, max=10, help="Runs averaged per evaluation [full: 1]."),
+        typer.Option("--replicates", min=1, help="Runs averaged per evaluation, at most 10 [full: 1]."),
     ] = None,
     ppc_draws: Annotated[
-        int | None, typer.Option("--ppc-draws", min=10, help="Posterior predictive draws [full: 100].")
+        int | None,
+        typer.Option("--ppc-draws", min=10, help="Posterior predictive draws, at most 10,000 [full: 100]."),
     ] = None,
     quick: Annotated[
         bool,
         typer.Option("--quick", help="Small budget for demos and tests (40 particles, 3 generations)."),
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Base seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, max=MAX_SEED, help="Base seed.")] = 0,
     jobs: JobsOption = None,
     executor: ExecutorOption = ExecutorName.local,
     scheduler: SchedulerOption = None,
     force: Annotated[
         bool, typer.Option("--force", help="Delete an existing --db and replace outputs in --out.")
     ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Calibrate mechanism strengths to targets with ABC-SMC (pyabc) and report the fit."""
+    """Calibrate mechanism strengths to targets with ABC-SMC (pyabc) and report the fit.
+
+    Shows one line per generation (threshold, acceptance, evaluations) and, on a
+    terminal, a progress bar. Ctrl-C keeps the generations finished in --db:
+    the same command resumes from them.
+    """
+    try:
+        _calibrate(
+            targets,
+            scenario,
+            out,
+            db,
+            population,
+            generations,
+            replicates,
+            ppc_draws,
+            quick,
+            seed,
+            jobs,
+            executor,
+            scheduler,
+            force,
+            verbose,
+        )
+    except KeyboardInterrupt:  # before the library takes Ctrl-C over, or after it is done
+        where = db if db is not None else out / "history.db"
+        kept = f"; --db {where} keeps the generations it finished" if where.is_file() else ""
+        typer.echo(f"\npeersim: interrupted{kept}", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _calibrate(
+    targets: Path | None,
+    scenario: Path | None,
+    out: Path,
+    db: Path | None,
+    population: int | None,
+    generations: int | None,
+    replicates: int | None,
+    ppc_draws: int | None,
+    quick: bool,
+    seed: int,
+    jobs: int | None,
+    executor: ExecutorName,
+    scheduler: str | None,
+    force: bool,
+    verbose: bool,
+) -> None:
     where = backend(executor, jobs, scheduler)
     # The library loads only when the command runs (heavy: pandas, Mesa), not for `peersim --help`.
     from peersim.calibration.smc import FULL, QUICK, CalibrationProblem
@@ -67,8 +132,8 @@ def command(
         scheduler=where.scheduler,
     )
     db_path = db if db is not None else out / "history.db"
-    kept = preflight(problem, settings, db_path, out, force)
-    resume = f", resuming after generation {kept}" if kept else ""
+    checked = preflight(problem, settings, db_path, out, force)
+    resume = f", resuming after generation {checked.kept}" if checked.kept else ""
     typer.echo(
         f"peersim calibrate: {len(problem.targets.names)} target(s) "
         f"from {problem.targets.target_set.source}, "
@@ -77,7 +142,17 @@ def command(
         f"{settings.replicates} replicate(s) per evaluation, seed {settings.seed}; db {db_path}{resume}",
         err=True,
     )
-    run = calibrate(problem, settings, db_path, out, force=force, log=lambda line: typer.echo(line, err=True))
+    announce(checked.estimate, where)
+    run = calibrate(
+        problem,
+        settings,
+        db_path,
+        out,
+        force=force,
+        log=lambda line: typer.echo(line, err=True),
+        progress=progress_for(True),
+        verbose=verbose,
+    )
     for note in run.outcome.notes:
         typer.echo(note, err=True)
     warn_few_particles(run.outcome.posterior.effective_sample_size)

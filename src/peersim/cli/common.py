@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from peersim.ensemble.batches import ReplicateFailure
     from peersim.executor import Backend
+    from peersim.io.estimates import Workload
 
 EXIT_DONE = 0
 """Exit status when the command did what was asked."""
@@ -48,6 +49,9 @@ EXIT_CODES: dict[int, str] = {
 }
 """The one exit-code table of every command (also in the README; a test keeps them the same)."""
 
+MAX_SEED = 2**63 - 1
+"""Largest base seed (kept as a 64-bit integer in every table); equal to ``peersim.core.streams.MAX_SEED``."""
+
 MIN_RUNS_FOR_BAR = 4
 """Work below this many units finishes too quickly for a progress bar to help."""
 
@@ -61,6 +65,7 @@ OPTION_NAMES: dict[str, str] = {
 
 API_ARGUMENTS = frozenset(
     {
+        "allow_design_change",
         "budget",
         "costs",
         "db",
@@ -69,6 +74,7 @@ API_ARGUMENTS = frozenset(
         "force",
         "generations",
         "jobs",
+        "kind",
         "method",
         "n",
         "out",
@@ -76,7 +82,9 @@ API_ARGUMENTS = frozenset(
         "population",
         "posterior",
         "ppc_draws",
+        "repair",
         "replicates",
+        "scenario",
         "scheduler",
         "screen_replicates",
         "second_order",
@@ -119,6 +127,19 @@ def fail(message: str) -> typer.Exit:
     """Print ``message`` to stderr as a peersim error and return the exit to raise."""
     typer.echo(f"peersim: error: {flags(message)}", err=True)
     return typer.Exit(EXIT_BAD_INPUT)
+
+
+LONG_WORK_SECONDS = 10.0
+"""Work estimated to take longer than this is announced before it starts."""
+
+
+def announce(work: Workload, where: Backend) -> None:
+    """Say on stderr how long the work will take where it runs, when that is long enough to matter."""
+    from peersim.executor import local_workers
+
+    workers = local_workers(where.jobs, work.seconds) if where.kind == "local" else where.jobs or 1
+    if work.seconds / workers >= LONG_WORK_SECONDS:
+        typer.echo(f"peersim: {work.text(workers)}", err=True)
 
 
 def warn(message: str) -> None:

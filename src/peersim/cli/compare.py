@@ -12,6 +12,7 @@ import typer
 
 from peersim.cli.common import (
     EXIT_RUNS_FAILED,
+    MAX_SEED,
     ExecutorName,
     ExecutorOption,
     JobsOption,
@@ -20,6 +21,7 @@ from peersim.cli.common import (
     PosteriorOption,
     SchedulerOption,
     SetOption,
+    announce,
     backend,
     describe_failures,
     fail,
@@ -48,7 +50,7 @@ def command(
         int, typer.Option("--replicates", "-n", min=2, help="Paired replicates per scenario.")
     ] = 20,
     seed: Annotated[
-        int, typer.Option("--seed", "-s", min=0, help="Base seed, shared by every scenario.")
+        int, typer.Option("--seed", "-s", min=0, max=MAX_SEED, help="Base seed, shared by every scenario.")
     ] = 0,
     json_output: JsonOption = False,
     out: Annotated[
@@ -69,6 +71,20 @@ def command(
     scheduler: SchedulerOption = None,
     posterior: PosteriorOption = None,
     no_posterior: NoPosteriorOption = False,
+    allow_design_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-design-change",
+            help="Allow what-ifs of another mode or horizon than the base (their people and weeks differ).",
+        ),
+    ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Drop damaged parts of the run store(s) in --out and run their replicates again.",
+        ),
+    ] = False,
 ) -> None:
     """Compare what-ifs with a base scenario: paired differences with 95% intervals.
 
@@ -90,9 +106,11 @@ def command(
     if where is None:
         work = replicates * sum(estimated_seconds(s.scenario) for s in [base_source, *others])
         where = backend(executor, jobs, scheduler, work)
-    from peersim.ensemble.workflow import compare
+    from peersim.ensemble.workflow import check_ensemble, compare
     from peersim.uncertainty import resolve_posterior
 
+    scenarios = [source.scenario for source in (base_source, *others)]
+    announce(check_ensemble(scenarios, seed, replicates, at_least=2), where)
     outcome = compare(
         base_source,
         others,
@@ -103,6 +121,8 @@ def command(
         force=force,
         executor=where,
         progress=progress_for(not json_output),
+        allow_design_change=allow_design_change,
+        repair=repair,
     )
     labels, reports = outcome.labels, outcome.reports
     if outcome.differences is None or outcome.document is None:
@@ -116,7 +136,7 @@ def command(
         sites = [s.name for s in base_source.scenario.sites]
         typer.echo(
             f"peersim compare: base {base_source.scenario.name} ({base_source.source}), "
-            f"{replicates} paired replicate(s), seed {seed}, common random numbers"
+            f"{outcome.document['replicates']} paired replicate(s), seed {seed}, common random numbers"
         )
         typer.echo(f"difference = what-if - base; interval: {outcome.document['interval']}")
         for source, label in zip(others, labels[1:], strict=True):

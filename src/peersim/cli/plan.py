@@ -12,14 +12,17 @@ import typer
 
 from peersim.cli.common import (
     EXIT_INTERRUPTED,
+    EXIT_NO_ANSWER,
+    MAX_SEED,
     ExecutorName,
     ExecutorOption,
     JobsOption,
     SchedulerOption,
     backend,
-    fail,
+    flags,
     print_table,
     progress_for,
+    warn,
 )
 
 if TYPE_CHECKING:
@@ -81,7 +84,9 @@ def command(
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Base seed, shared by every plan.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", "-s", min=0, max=MAX_SEED, help="Base seed, shared by every plan.")
+    ] = 0,
     json_output: Annotated[
         bool, typer.Option("--json", help="Write exactly one JSON document to stdout instead of text.")
     ] = False,
@@ -105,36 +110,43 @@ def command(
     given against the same people without peer support (common random
     numbers); ranks each lever of the costs file by gain per unit cost; and
     searches the lever grid for the cheapest plan meeting every --target with
-    probability >= 0.8 within --budget. A budget below the cost of the site as
-    given is reported as infeasible, with the cheapest alternative, and exits 2.
+    probability >= 0.8 within --budget. When no plan of the grid meets the
+    targets within the budget (a budget below the cheapest plan included), the
+    outputs are still written and the command exits 3 with the reason. With
+    --out, finished runs are kept as they finish: after Ctrl-C, the same
+    command resumes.
     """
     where = backend(executor, jobs, scheduler)
     # The library (pandas, the model) is imported only when the command runs: `peersim --help` stays fast.
-    from peersim.io.files import OutputDirectory
-    from peersim.planning.report import PLAN_FIGURES, PLAN_OUTPUTS, plan_json, write_plan_outputs
-    from peersim.planning.workflow import plan, prepare
+    from peersim.planning.report import PLAN_FIGURES, PLAN_OUTPUTS, no_answer, plan_json
+    from peersim.planning.workflow import check_out, plan, plan_workload, prepare
 
     inputs = prepare(site, costs, budget, targets or (), posterior, replicates, screen, seed)
-    directory = OutputDirectory(out, force=force) if out is not None else None
-    if directory is not None:
-        directory.check(PLAN_OUTPUTS)
+    check_out(out, force)
+    work = plan_workload(inputs)
     try:
-        with where.start() as pool:
-            result = plan(inputs, pool, progress_for(not json_output))
-    except KeyboardInterrupt:
-        typer.echo("\npeersim: interrupted; nothing written", err=True)
+        with where.start(work.seconds) as pool:
+            if not json_output:
+                typer.echo(f"peersim: {work.text(pool.workers)}", err=True)
+            result = plan(inputs, pool, progress_for(not json_output), out, force, command_line())
+    except KeyboardInterrupt:  # a second Ctrl-C while the workers stop: what finished is kept already
+        typer.echo("\npeersim: interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    document = plan_json(result, list(PLAN_FIGURES.values()) if directory is not None else [])
-    if directory is not None:
-        write_plan_outputs(directory, result, document, command_line())
     if json_output:
+        document = plan_json(result, list(PLAN_FIGURES.values()) if out is not None else [])
         sys.stdout.write(json.dumps(document, allow_nan=False) + "\n")
     else:
         print_summary(result)
-        if directory is not None:
-            typer.echo(f"\nwrote {', '.join(PLAN_OUTPUTS)} to {directory.path}")
+        if out is not None:
+            typer.echo(f"\nwrote {', '.join(PLAN_OUTPUTS)} to {out}")
+    reason = no_answer(result)
+    if reason is not None:
+        typer.echo(f"peersim: no answer: {flags(reason)}", err=True)
+        raise typer.Exit(EXIT_NO_ANSWER)
     if result.current_over_budget:
-        raise fail(f"--budget {inputs.budget:g}: " + " ".join(document["search"]["answer"]))
+        warn(
+            f"`budget` {inputs.budget:g}: the site as given is over budget; the answer gives a plan that fits"
+        )
 
 
 def command_line() -> str | None:
@@ -157,6 +169,7 @@ def print_summary(result: PlanResult) -> None:
         f"peersim plan: {inputs.site.site.name} ({inputs.site.source}); costs {inputs.costs.source}; "
         f"{inputs.replicates} replicates (screen {inputs.screen_replicates}), seed {inputs.seed}; "
         f"{len(result.plans)} plans; {result.runs} runs in {result.seconds:.1f} s"
+        + (f" ({result.resumed} resumed from --out)" if result.resumed else "")
     )
     typer.echo("")
     for line in answer_lines(result):

@@ -11,6 +11,7 @@ import typer
 
 from peersim.cli.common import (
     EXIT_RUNS_FAILED,
+    MAX_SEED,
     ExecutorName,
     ExecutorOption,
     JobsOption,
@@ -19,6 +20,7 @@ from peersim.cli.common import (
     PosteriorOption,
     SchedulerOption,
     SetOption,
+    announce,
     backend,
     describe_failures,
     print_table,
@@ -40,7 +42,8 @@ def command(
         int, typer.Option("--replicates", "-n", min=1, help="Independent replicates.")
     ] = 10,
     seed: Annotated[
-        int, typer.Option("--seed", "-s", min=0, help="Base seed; replicates are spawned from it.")
+        int,
+        typer.Option("--seed", "-s", min=0, max=MAX_SEED, help="Base seed; replicates are spawned from it."),
     ] = 0,
     json_output: JsonOption = False,
     out: Annotated[
@@ -62,6 +65,13 @@ def command(
     sets: SetOption = None,
     posterior: PosteriorOption = None,
     no_posterior: NoPosteriorOption = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Drop damaged parts of the run store(s) in --out and run their replicates again.",
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario and report means with 95% intervals over replicates.
 
@@ -76,9 +86,10 @@ def command(
     source = load_source(scenario, sets or ())
     if where is None:
         where = backend(executor, jobs, scheduler, replicates * estimated_seconds(source.scenario))
-    from peersim.ensemble.workflow import run_ensemble
+    from peersim.ensemble.workflow import check_ensemble, run_ensemble
     from peersim.uncertainty import resolve_posterior
 
+    announce(check_ensemble([source.scenario], seed, replicates), where)
     outcome = run_ensemble(
         source,
         seed,
@@ -88,6 +99,7 @@ def command(
         force=force,
         executor=where,
         progress=progress_for(not json_output),
+        repair=repair,
     )
     report = outcome.report
     failures_at = str(out / "failures") if out is not None else None
@@ -103,8 +115,8 @@ def command(
             origin += f" with --set {' '.join(source.overrides)}"
         typer.echo(
             f"peersim: {spec.name} ({origin}), {spec.mode} mode, {len(spec.sites)} site(s), "
-            f"{report.available} replicate(s), seed {seed}"
-            + (f" ({report.skipped} resumed from {out})" if report.skipped else "")
+            f"{outcome.held} replicate(s), seed {seed}"
+            + (f" ({outcome.counts()})" if outcome.counts() else "")
         )
         drawn = (
             f"mechanism strengths drawn from {outcome.posterior['source']}"
@@ -115,9 +127,7 @@ def command(
         table = summary_table(outcome.summary, [s.name for s in spec.sites])
         print_table(table, right=list(table.columns[1:]))
         if out is not None:
-            typer.echo(
-                f"run store: {out} ({report.available} replicate(s)); summary.csv, .json and .png there"
-            )
+            typer.echo(f"run store: {out} ({outcome.held} replicate(s)); summary.csv, .json and .png there")
     if report.failures:
         typer.echo(describe_failures(report.failures, replicates, failures_at), err=True)
         raise typer.Exit(EXIT_RUNS_FAILED)

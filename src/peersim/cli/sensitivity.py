@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from peersim.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_RUNS_FAILED,
+    MAX_SEED,
     ExecutorName,
     ExecutorOption,
     JobsOption,
@@ -20,7 +23,7 @@ from peersim.cli.common import (
     fail,
     flags,
     print_table,
-    progress_bar,
+    progress_for,
     warn,
 )
 
@@ -59,7 +62,7 @@ def command(
     replicates: Annotated[
         int, typer.Option("--replicates", "-r", min=1, help="Replicates averaged at each point.")
     ] = 2,
-    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Base seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, max=MAX_SEED, help="Base seed.")] = 0,
     jobs: JobsOption = None,
     executor: ExecutorOption = ExecutorName.local,
     scheduler: SchedulerOption = None,
@@ -84,7 +87,6 @@ def command(
     """
     where = backend(executor, jobs, scheduler)
     from peersim.core.scenario_files import default_scenario, load_scenario
-    from peersim.io.files import OutputDirectory
     from peersim.sensitivity import (
         DEFAULT_N,
         METHODS,
@@ -95,8 +97,7 @@ def command(
         load_factors,
         run_sensitivity,
     )
-    from peersim.sensitivity.design import points_for
-    from peersim.sensitivity.report import sensitivity_files, write_sensitivity_outputs
+    from peersim.sensitivity.workflow import check_out, sensitivity_workload
 
     if method not in METHODS:
         raise fail(f"--method: unknown method {method!r}; use one of {', '.join(METHODS)}")
@@ -104,21 +105,18 @@ def command(
         raise fail("--second-order applies to --method sobol only")
     asked = n if n is not None else DEFAULT_N[method]
     n_used, note = check_n(method, asked)
-    if note:
-        typer.echo(f"peersim: note: {note}", err=True)
     spec = load_scenario(scenario) if scenario is not None else default_scenario()
     space = load_factors(factors, spec) if factors is not None else default_factors(spec)
     target = PeersimTarget(spec, space, [o for o in outputs.split(",") if o.strip()])
-    directory = OutputDirectory(out, force=force) if out is not None else None
-    if directory is not None:
-        directory.check(sensitivity_files(method))
-    points = points_for(method, n_used, len(space.factors) + 1, second_order)
+    work = sensitivity_workload(space, target, method, asked, replicates, second_order)
+    check_out(out, method, force)
+    if note:
+        typer.echo(f"peersim: note: {note}", err=True)
     started = time.perf_counter()
-    with (
-        where.start() as pool,
-        progress_bar("sensitivity", points, enabled=not json_output) as advance,
-    ):
-        try:
+    try:
+        with where.start(work.seconds) as pool:
+            if not json_output:
+                typer.echo(f"peersim: {work.text(pool.workers)}", err=True)
             result = run_sensitivity(
                 space,
                 target,
@@ -128,11 +126,17 @@ def command(
                 seed=seed,
                 executor=pool,
                 second_order=second_order,
-                on_done=lambda _index: advance(1),
+                out=out,
+                force=force,
+                progress=progress_for(not json_output),
+                title=f"peersim sensitivity: {spec.name}",
             )
-        except SensitivityRunError as error:
-            typer.echo(f"peersim: error: {error}", err=True)
-            raise typer.Exit(1) from None
+    except SensitivityRunError as error:
+        typer.echo(f"peersim: error: {error}", err=True)
+        raise typer.Exit(EXIT_RUNS_FAILED) from None
+    except KeyboardInterrupt:  # a second Ctrl-C while the workers stop: what finished is kept already
+        typer.echo("\npeersim: interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     elapsed = time.perf_counter() - started
     for message in result.warnings:
         warn(message)
@@ -149,10 +153,9 @@ def command(
             f"{replicates} replicate(s) = {result.runs} runs, seed {seed}, {elapsed:.0f} s"
         )
         print_screening(result.analysis.indices, result.analysis.screening, result.analysis.diagnostics)
-    if directory is not None:
-        written = write_sensitivity_outputs(directory, result, f"peersim sensitivity: {spec.name}")
-        if not json_output:
-            typer.echo(f"\nwrote {len(written)} files to {directory.path}")
+    if out is not None and not json_output:
+        resumed = f" ({result.resumed} sample points resumed)" if result.resumed else ""
+        typer.echo(f"\nwrote {len(result.written)} files to {out}{resumed}")
 
 
 def print_screening(indices: pd.DataFrame, screening: pd.DataFrame, diagnostics: pd.DataFrame) -> None:

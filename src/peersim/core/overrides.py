@@ -54,8 +54,14 @@ def parse_override(text: str) -> Override:
     Raises
     ------
     ScenarioError
-        If there is no ``=``, the path is empty or has an empty part.
+        If there is no ``=``, the path is empty or has an empty part, or the text
+        holds a line break or another unprintable character.
     """
+    if not text.isprintable():  # later messages quote the text, and must stay on one line
+        raise ScenarioError(
+            f"`sets` {text!r}: holds a line break or another unprintable character; "
+            "give KEY=VALUE on one line"
+        )
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -89,11 +95,19 @@ def apply_overrides(
     Raises
     ------
     ScenarioError
-        If a path names no site, section or top-level key.
+        If a path names no site, section or top-level key, or two overrides set
+        the same key.
     """
     out = copy.deepcopy(data)
+    given: dict[tuple[int, str], Override] = {}
     for override in overrides:
         holder, key = _locate(out, override, source)
+        earlier = given.setdefault((id(holder), key), override)
+        if earlier is not override:
+            raise ScenarioError(
+                f"{source} with `sets` {override.text}: the same key is already set by "
+                f"`sets` {earlier.text}; give each key once"
+            )
         holder[key] = override.value
     return out
 

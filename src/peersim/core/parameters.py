@@ -74,8 +74,11 @@ class ParamSpec:
 
     @property
     def range_text(self) -> str:
-        """Bounds formatted for error messages, e.g. ``"0 to 40 hours/week"``."""
-        unit = "" if self.unit == "1" else f" {self.unit}"
+        """Bounds formatted for error messages, e.g. ``"0 to 40 hours/week"``.
+
+        A unit that only restates the scale (``"1"``, ``"0-1"``) is not repeated.
+        """
+        unit = "" if self.unit in ("1", f"{self.low:g}-{self.high:g}") else f" {self.unit}"
         return f"{self.low:g} to {self.high:g}{unit}"
 
 

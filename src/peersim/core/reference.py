@@ -57,7 +57,8 @@ def scenario_reference_markdown() -> str:
         *_table(PROTOCOL_PARAMS),
         "",
         "**`[[sites]]`** (one table per site, at least one; names unique, a letter then letters,",
-        "digits, `_` or `-`). Also required: `host` (`nhs` or `not_for_profit`) and `geography`",
+        "digits, `_` or `-`, and not `overall`, which labels values pooled over sites). Also",
+        "required: `host` (`nhs` or `not_for_profit`) and `geography`",
         f"(`urban` or `rural`; sets the default travel minutes: {travel}).",
         "",
         *_table(

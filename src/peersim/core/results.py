@@ -57,6 +57,29 @@ METRICS: dict[str, str] = {
 COUNT_METRICS = frozenset({"participants", "vacancy_weeks", "supervision_sessions"})
 """Headline metrics that are counts rather than shares or ratios."""
 
+_UNBOUNDED = float("inf")
+
+_NOT_SHARES: dict[str, tuple[float, float]] = {
+    "mean_contacts": (0.0, _UNBOUNDED),
+    "contacts_before_discharge": (0.0, _UNBOUNDED),
+    "itt_odds_ratio": (0.0, _UNBOUNDED),
+    "itt_risk_difference": (-1.0, 1.0),
+}
+
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    metric: _NOT_SHARES.get(metric, (0.0, _UNBOUNDED) if metric in COUNT_METRICS else (0.0, 1.0))
+    for metric in METRICS
+}
+"""The values each headline metric can take (shares 0-1, counts and ratios from 0);
+a target outside them could never be met."""
+
+
+def range_text(bounds: tuple[float, float]) -> str:
+    """``0 to 1`` or ``0 or more`` for a range of :data:`METRIC_RANGES`."""
+    low, high = bounds
+    return f"{low:g} or more" if high == _UNBOUNDED else f"{low:g} to {high:g}"
+
+
 TIMESERIES_METRICS: tuple[str, ...] = (
     "ward_acceptance",
     "pw_strain",

@@ -20,6 +20,7 @@ from peersim.core.parameters import (
     SITE_PARAMS,
     ParamSpec,
 )
+from peersim.core.results import OVERALL
 from peersim.io.inputs import StrictModel
 
 Host = Literal["nhs", "not_for_profit"]
@@ -30,6 +31,9 @@ DEFAULT_TRAVEL_MINUTES: dict[str, float] = {"urban": 15.0, "rural": 45.0}
 """One-way travel minutes assumed when a site gives only its geography."""
 
 SITE_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,39}$"
+
+RESERVED_SITE_NAMES = frozenset({OVERALL})
+"""Labels the output tables use for pooled values; a site may not take one (in any case)."""
 
 
 def _declared(registry: dict[str, ParamSpec], name: str) -> Any:
@@ -108,12 +112,23 @@ class Site(StrictModel):
     dur_stay_weeks_mean: float = _declared(SITE_PARAMS, "dur_stay_weeks_mean")
     dur_vacancy_weeks: float = _declared(SITE_PARAMS, "dur_vacancy_weeks")
 
+    @field_validator("name", mode="after")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name.lower() in RESERVED_SITE_NAMES:
+            raise ValueError(
+                f"{name!r} is reserved: output tables use it for values pooled over all sites; "
+                "give the site another name"
+            )
+        return name
+
     @model_validator(mode="before")
     @classmethod
     def _travel_from_geography(cls, data: Any) -> Any:
         if (
             isinstance(data, dict)
             and "travel_minutes_one_way" not in data
+            and isinstance(data.get("geography"), str)  # a list or table is refused as a geography later
             and data.get("geography") in DEFAULT_TRAVEL_MINUTES
         ):
             return {**data, "travel_minutes_one_way": DEFAULT_TRAVEL_MINUTES[data["geography"]]}

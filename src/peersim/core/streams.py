@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from peersim.errors import PeersimInputError
+
 STREAM_CODES: dict[str, int] = {
     "flow": 1,
     "randomisation": 2,
@@ -29,7 +31,25 @@ STREAM_CODES: dict[str, int] = {
 MESA_STREAM_CODE = 99
 """Key of the generator handed to :class:`mesa.Model` (peersim itself never uses it)."""
 
+MAX_SEED = 2**63 - 1
+"""Largest base seed: seeds are stored as 64-bit integers in every table and history."""
+
 Seed = int | np.random.SeedSequence
+
+
+def check_seed(seed: int, term: str = "`seed`") -> int:
+    """Return ``seed`` if it is a base seed the streams and tables accept.
+
+    Raises
+    ------
+    PeersimInputError
+        If ``seed`` is not an integer from 0 to :data:`MAX_SEED`, naming ``term``.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise PeersimInputError(f"{term} must be a whole number, got {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise PeersimInputError(f"{term} {seed} is out of range; allowed 0 to {MAX_SEED} (2**63 - 1)")
+    return int(seed)
 
 
 def as_seed_sequence(seed: Seed) -> np.random.SeedSequence:

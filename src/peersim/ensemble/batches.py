@@ -10,6 +10,11 @@ random numbers (common random numbers, for comparisons).
 
 A replicate that raises is recorded as a :class:`ReplicateFailure`, with its
 seed and error text; the others carry on.
+
+The plan of batches is computed, not stored: :class:`BatchPlan` works out
+batch ``k`` from the replicates the sinks already hold, so planning a billion
+replicates holds nothing of that size, and the executor keeps only a few
+batches in flight.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from __future__ import annotations
 import io
 import math
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
+import numpy as np
 import pandas as pd
 
 from peersim.core.results import TABLES
@@ -172,6 +178,25 @@ class MemorySink:
             self.frames.setdefault(name, []).append(decode_parquet(data))
         self.done.update(output.replicates)
 
+    def parts(
+        self, table: str, columns: Sequence[str] | None = None, replicates: int | None = None
+    ) -> Iterator[Any]:
+        """Yield one table's rows a batch at a time as pyarrow Tables, as a run store's ``parts`` does.
+
+        Raises
+        ------
+        KeyError
+            If no batch of ``table`` has been added.
+        """
+        import pyarrow as pa  # heavy; the frames were decoded from Parquet, so it is loaded already
+
+        if not self.frames.get(table):
+            raise KeyError(f"no {table!r} rows held")
+        for frame in self.frames[table]:
+            if replicates is not None:
+                frame = frame[frame["replicate"] < replicates]
+            yield pa.Table.from_pandas(frame[list(columns)] if columns else frame, preserve_index=False)
+
     def read(
         self, table: str, columns: Sequence[str] | None = None, replicates: int | None = None
     ) -> pd.DataFrame:
@@ -225,6 +250,104 @@ def batch_size(replicates: int, workers: int) -> int:
     return max(1, min(MAX_BATCH, math.ceil(replicates / (max(1, workers) * BATCHES_PER_WORKER))))
 
 
+class BatchPlan(Sequence[BatchTask]):
+    """The batch tasks of an ensemble, worked out one at a time from what the sinks hold.
+
+    Each job's missing replicates (those of ``0 .. replicates - 1`` its sink
+    lacks, in order) are cut into chunks of ``size``, and the jobs' chunks are
+    interleaved: round 0 of every job, then round 1, and so on. Task ``k`` is
+    computed when asked for, from the held replicates alone (a sorted array as
+    large as what the sinks hold), so the plan costs nothing per replicate asked.
+
+    Parameters
+    ----------
+    jobs
+        Scenarios and their sinks.
+    seed
+        Base seed of every task.
+    held
+        Per job, the sorted replicates below ``replicates`` its sink holds.
+    replicates
+        Replicates asked for per job.
+    size
+        Replicates per task, at least 1.
+    runner
+        What runs one replicate.
+    """
+
+    def __init__(
+        self,
+        jobs: Sequence[EnsembleJob],
+        seed: int,
+        held: Sequence[np.ndarray],
+        replicates: int,
+        size: int,
+        runner: Runner,
+    ) -> None:
+        self.jobs = list(jobs)
+        self.seed = seed
+        self.size = max(1, size)
+        self.runner = runner
+        # For held replicates h_0 < h_1 < ..., h_j - j is the count of missing replicates below h_j,
+        # so the k-th missing replicate is k plus the number of j with h_j - j <= k.
+        self._keys = [np.asarray(h, dtype=np.int64) - np.arange(len(h), dtype=np.int64) for h in held]
+        self.missing = [replicates - len(h) for h in held]
+        """Replicates each job lacks."""
+        self._chunks = [math.ceil(n / self.size) for n in self.missing]
+
+    def __len__(self) -> int:
+        return sum(self._chunks)
+
+    def _before(self, round_: int) -> int:
+        """Tasks in rounds ``0 .. round_ - 1``."""
+        return sum(min(chunks, round_) for chunks in self._chunks)
+
+    @overload
+    def __getitem__(self, index: int) -> BatchTask: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[BatchTask]: ...
+
+    def __getitem__(self, index: int | slice) -> BatchTask | list[BatchTask]:
+        if isinstance(index, slice):
+            return [self[k] for k in range(*index.indices(len(self)))]
+        total = len(self)
+        if index < 0:
+            index += total
+        if not 0 <= index < total:
+            raise IndexError(f"batch {index} of {total}")
+        # The round of task `index`: the last round starting at or before it (rounds are few).
+        low, high = 0, max(self._chunks)
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if self._before(middle) <= index else (low, middle)
+        round_ = low
+        active = [j for j, chunks in enumerate(self._chunks) if chunks > round_]
+        job = active[index - self._before(round_)]
+        first = round_ * self.size
+        positions = np.arange(first, min(first + self.size, self.missing[job]), dtype=np.int64)
+        chosen = positions + np.searchsorted(self._keys[job], positions, side="right")
+        sink = self.jobs[job].sink
+        return BatchTask(
+            job,
+            self.jobs[job].scenario,
+            self.seed,
+            tuple(int(r) for r in chosen),
+            tuple(sink.tables),
+            self.runner,
+        )
+
+    def __iter__(self) -> Iterator[BatchTask]:
+        for index in range(len(self)):
+            yield self[index]
+
+
+def held_below(sink: ResultSink, replicates: int) -> np.ndarray:
+    """Sorted replicates among ``0 .. replicates - 1`` that ``sink`` holds (as large as what it holds)."""
+    have = np.fromiter(sink.completed(), dtype=np.int64)
+    return np.sort(have[(have >= 0) & (have < replicates)])
+
+
 def plan_batches(
     jobs: Sequence[EnsembleJob],
     seed: int,
@@ -232,40 +355,20 @@ def plan_batches(
     workers: int,
     size: int | None = None,
     runner: Runner | None = None,
-) -> tuple[list[BatchTask], list[EnsembleReport]]:
+) -> tuple[BatchPlan, list[EnsembleReport]]:
     """Split the replicates each job still needs into batch tasks, interleaving jobs.
 
     Interleaving keeps paired scenarios (a comparison's base and what-ifs) in
     step, so an interrupted comparison has pairs rather than one finished side.
+    The tasks are a :class:`BatchPlan`, computed as they are asked for.
     """
-    reports = []
-    missing_by_job = []
-    for job in jobs:
-        have = job.sink.completed()
-        missing = [i for i in range(replicates) if i not in have]
-        reports.append(EnsembleReport(replicates, skipped=replicates - len(missing)))
-        missing_by_job.append(missing)
-    total = sum(len(m) for m in missing_by_job)
+    held = [held_below(job.sink, replicates) for job in jobs]
+    reports = [EnsembleReport(replicates, skipped=len(h)) for h in held]
+    total = sum(replicates - len(h) for h in held)
     per_task = size if size is not None else batch_size(total, workers)
-    chunks = [
-        [tuple(missing[k : k + per_task]) for k in range(0, len(missing), per_task)]
-        for missing in missing_by_job
-    ]
-    tasks = []
-    for round_ in range(max((len(c) for c in chunks), default=0)):
-        for job_index, job in enumerate(jobs):
-            if round_ < len(chunks[job_index]):
-                tasks.append(
-                    BatchTask(
-                        job_index,
-                        job.scenario,
-                        seed,
-                        chunks[job_index][round_],
-                        tuple(job.sink.tables),
-                        runner if runner is not None else Runner(),
-                    )
-                )
-    return tasks, reports
+    return BatchPlan(
+        jobs, seed, held, replicates, per_task, runner if runner is not None else Runner()
+    ), reports
 
 
 def run_ensembles(

@@ -15,7 +15,7 @@ spread of single-run outcomes that ``peersim run`` reports.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,7 +24,8 @@ import pandas as pd
 from peersim.core.overrides import ScenarioSource
 from peersim.core.results import OVERALL
 from peersim.core.scenario import Scenario
-from peersim.stats import paired_differences
+from peersim.ensemble.summary import SUMMARY_COLUMNS, GroupedValues, grouped_values
+from peersim.stats import PAIRED_COLUMNS, mean_interval
 
 COMPARE_FILES = ("compare.csv", "compare.json", "forest.png")
 """Files a comparison with an output directory writes next to its run stores."""
@@ -35,10 +36,14 @@ INTERVAL_TEXT = "95% t-interval of the mean paired difference (what-if - base) o
 class MetricsSource(Protocol):
     """Anything that reads back an ensemble's tables (a ``MemorySink`` or a ``RunStore``)."""
 
-    def read(
+    def completed(self) -> set[int]:
+        """Replicates held."""
+        ...
+
+    def parts(
         self, table: str, columns: Sequence[str] | None = None, replicates: int | None = None
-    ) -> pd.DataFrame:
-        """Return ``table`` for the replicates held."""
+    ) -> Iterator[Any]:
+        """Yield ``table`` a batch at a time, as pyarrow Tables."""
         ...
 
 
@@ -72,13 +77,50 @@ def stacked_differences(
         One label per sink; those after the first fill the ``comparison`` column.
     replicates
         Use only replicates ``0 .. replicates - 1`` (default: all held).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`peersim.stats.paired_differences` of each what-if against the
+        base, stacked: the same numbers to the bit, from one float64 per site,
+        metric and pair of each scenario (see
+        :func:`peersim.ensemble.summary.grouped_values`) instead of the merged
+        tables.
     """
-    columns = ["site", "metric", "value", "replicate"]
-    metrics = [sink.read("metrics", columns=columns, replicates=replicates) for sink in sinks]
-    return pd.concat(
-        [paired_differences(metrics[0], metrics[k], labels[k]) for k in range(1, len(sinks))],
-        ignore_index=True,
-    )
+    pairs = set.intersection(*(sink.completed() for sink in sinks))
+    held = np.array(sorted(r for r in pairs if replicates is None or r < replicates), dtype=np.int64)
+
+    def values(sink: MetricsSource) -> GroupedValues:
+        parts = sink.parts("metrics", columns=SUMMARY_COLUMNS, replicates=replicates)
+        return grouped_values(parts, ["site", "metric"], held, presence=True)
+
+    base = values(sinks[0])
+    frames = [_paired(base, values(sink), label) for sink, label in zip(sinks[1:], labels[1:], strict=True)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _paired(base: GroupedValues, whatif: GroupedValues, comparison: str) -> pd.DataFrame:
+    """Paired differences of two scenarios' grouped values, as :func:`peersim.stats.paired_differences`."""
+    if base.present is None or whatif.present is None:
+        raise ValueError("paired values need `presence=True`")
+    index = {key: k for k, key in enumerate(whatif.keys)}
+    rows = []
+    for key, a_all, a_present in zip(base.keys, base.values, base.present, strict=True):
+        k = index.get(key)
+        if k is None:  # a site or metric only the base has: a merge of the tables has no row of it
+            continue
+        both = a_present & whatif.present[k]
+        if not both.any():
+            continue
+        a, b = a_all[both], whatif.values[k][both]
+        keep = np.isfinite(a) & np.isfinite(b)
+        a, b = a[keep], b[keep]
+        if a.size == 0:
+            rows.append((comparison, *key, np.nan, np.nan, np.nan, np.nan, np.nan, 0))
+            continue
+        mean, lo, hi = mean_interval(b - a)
+        rows.append((comparison, *key, float(a.mean()), float(b.mean()), mean, lo, hi, int(a.size)))
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
 
 def _clean(value: float) -> float | None:

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from peersim.core.results import ARMS, OVERALL
+from peersim.ensemble.summary import weekly_bands
 
 TRAJECTORY_METRICS: dict[str, str] = {
     "engagement_rate": "Engaged share of those offered so far (0-1)",
@@ -122,30 +123,66 @@ def _forest_points(
     )
 
 
+def _draw_bands(ax: Any, part: pd.DataFrame, colour: str, label: str | None) -> None:
+    """Draw one site's weekly mean and band; weeks without one (NaN) are gaps."""
+    part = part.sort_values("week")
+    weeks = part["week"].to_numpy()
+    lo, hi = part["lo"].to_numpy(dtype=float), part["hi"].to_numpy(dtype=float)
+    ax.plot(weeks, part["mean"].to_numpy(dtype=float), color=colour, linewidth=1.6, label=label)
+    ax.fill_between(weeks, lo, hi, where=np.isfinite(lo) & np.isfinite(hi), color=colour, alpha=0.15)
+
+
+def partial_weeks_note(bands: pd.DataFrame) -> str:
+    """Say which weeks a figure of :func:`~peersim.ensemble.summary.weekly_bands` leaves out (or ``""``).
+
+    For example ``"Weeks 71-79 not drawn: fewer than all 8 replicates last that long."``
+    """
+    partial = bands[bands["reached"] < bands["replicates"]]
+    if partial.empty:
+        return ""
+    replicates = int(bands["replicates"].max())
+    complete = bands.loc[bands["reached"] >= bands["replicates"], "week"]
+    last = int(complete.max()) if not complete.empty else None
+    late = partial[partial["week"] > last] if last is not None else partial
+    note = ""
+    if not late.empty:
+        first, final = int(late["week"].min()), int(late["week"].max())
+        weeks = f"Week {first}" if first == final else f"Weeks {first}-{final}"
+        note = f"{weeks} not drawn: fewer than all {replicates} replicates last that long"
+    early = len(partial) - len(late)
+    if early:
+        note += ("; " if note else "") + f"{early} other site-week(s) not drawn: not every replicate has them"
+    return note + "."
+
+
 def trajectories_figure(bands: pd.DataFrame, sites: Sequence[str], title: str = "") -> Figure:
     """Weekly engagement, fidelity, ward acceptance and strain per site with 95% bands.
 
     Parameters
     ----------
     bands
-        Columns ``site, metric, week, mean, lo, hi`` (see
+        Columns ``site, metric, week, mean, lo, hi, n, replicates`` (see
         :func:`peersim.ensemble.summary.timeseries_bands`); the band is the 2.5th to
         97.5th percentile of replicate values that week.
     sites
         Site names in display order.
     title
         Figure title.
+
+    Notes
+    -----
+    A week whose mean and band are missing (fewer than all replicates last
+    that long, see :func:`peersim.ensemble.summary.weekly_bands`) is left out,
+    and a note under the panels says which weeks, so every line drawn
+    describes every replicate the title counts.
     """
     fig = Figure(figsize=(12, 8), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True)
     for ax, (metric, name) in zip(axes.flat, TRAJECTORY_METRICS.items(), strict=True):
         for k, site in enumerate(sites):
-            part = bands[(bands["metric"] == metric) & (bands["site"] == site)].sort_values("week")
-            if part.empty:
-                continue
-            weeks = part["week"].to_numpy()
-            ax.plot(weeks, part["mean"].to_numpy(), color=_colour(k), linewidth=1.6, label=site)
-            ax.fill_between(weeks, part["lo"].to_numpy(), part["hi"].to_numpy(), color=_colour(k), alpha=0.15)
+            part = bands[(bands["metric"] == metric) & (bands["site"] == site)]
+            if not part.empty:
+                _draw_bands(ax, part, _colour(k), site)
         ax.set_ylim(0, 1)
         ax.set_title(name, fontsize=10)
         ax.grid(alpha=0.3)
@@ -154,6 +191,10 @@ def trajectories_figure(bands: pd.DataFrame, sites: Sequence[str], title: str = 
     handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside right upper", fontsize=8, title="site")
     fig.suptitle(title or "Trajectories per site: mean and 95% band of replicates")
+    drawn = bands[bands["metric"].isin(list(TRAJECTORY_METRICS))]
+    note = partial_weeks_note(drawn) if "reached" in bands else ""
+    if note:
+        fig.supxlabel(note, fontsize=8)
     return fig
 
 
@@ -231,7 +272,9 @@ def summary_figure(summary: pd.DataFrame, timeseries: pd.DataFrame, sites: list[
     summary
         Output of :func:`peersim.ensemble.summary.summarise` (mean and 95% interval per site).
     timeseries
-        Stacked ``timeseries`` tables of one or more runs (``week, site, metric, value``).
+        Stacked ``timeseries`` tables of one or more runs (``week, site, metric,
+        value, replicate``), or their bands (:func:`peersim.ensemble.summary.weekly_bands`).
+        Weeks that not every replicate reaches are not drawn.
     sites
         Site names in display order.
     title
@@ -265,15 +308,13 @@ def summary_figure(summary: pd.DataFrame, timeseries: pd.DataFrame, sites: list[
 
     ax = axes[1, 1]
     acceptance = timeseries[timeseries["metric"] == "ward_acceptance"]
-    for site in sites:
-        grouped = acceptance[acceptance["site"] == site].groupby("week")["value"]
-        weeks = grouped.mean().index.to_numpy()
-        ax.plot(weeks, grouped.mean().to_numpy(), label=site, linewidth=1.5)
-        ax.fill_between(
-            weeks, grouped.quantile(0.025).to_numpy(), grouped.quantile(0.975).to_numpy(), alpha=0.15
-        )
+    if "mean" not in acceptance.columns:
+        acceptance = weekly_bands(acceptance)
+    for k, site in enumerate(sites):
+        _draw_bands(ax, acceptance[acceptance["site"] == site], _colour(k), site)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("week")
+    note = partial_weeks_note(acceptance)
+    ax.set_xlabel("week" + (f"\n{note}" if note else ""), fontsize=8 if note else None)
     ax.set_title("Ward staff acceptance over time", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     fig.suptitle(title)

@@ -1,7 +1,10 @@
 """The files an ensemble or a comparison leaves behind: summaries, tables and figures.
 
 Every file is written atomically (:func:`peersim.io.files.atomic_write`), so an
-interrupted write never leaves half a file.
+interrupted write never leaves half a file. If the disk refuses (full, gone
+read-only), the error says where the results are: the run store keeps every
+replicate, and a comparison's or plot's files are written to a temporary
+directory instead, which the message names.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from peersim.ensemble.figures import (
     trajectories_figure,
 )
 from peersim.ensemble.runstore import RunStore
-from peersim.ensemble.summary import acceptance_series, outcome_summary, summary_json, timeseries_bands
-from peersim.io.files import OutputDirectory, save_figure, write_text
+from peersim.ensemble.summary import outcome_summary, summary_json, timeseries_bands
+from peersim.errors import PeersimInputError, StoreNotWritten
+from peersim.io.files import OutputDirectory, check_writable, save_figure, write_text
 
 PLOT_FILES = ("trajectories.png", "outcomes.png")
 """Figures :func:`write_plots` draws from a run store."""
@@ -32,66 +36,96 @@ def json_text(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
 
-def write_store_summary(
-    store: RunStore, summary: pd.DataFrame, replicates: int, available: int, failures: list[dict[str, Any]]
-) -> list[Path]:
+def write_store_summary(store: RunStore, summary: pd.DataFrame) -> list[Path]:
     """Write ``summary.csv``, ``summary.json`` and ``summary.png`` into the store.
+
+    They describe every replicate the store holds, however many were asked
+    for this time, so they always agree with the store's tables and ``plot``.
 
     Parameters
     ----------
     store
         The run store (these files are its own and are rewritten each time).
     summary
-        Output of :func:`peersim.ensemble.summary.store_summary`.
-    replicates
-        Replicates asked for (the summary covers those below this index).
-    available
-        Replicates among them that finished.
-    failures
-        Failure records of replicates that did not finish, listed in the JSON.
+        Output of :func:`peersim.ensemble.summary.store_summary` over the whole store.
 
     Returns
     -------
     list[pathlib.Path]
         The files written.
+
+    Raises
+    ------
+    StoreNotWritten
+        If the disk refuses a file: the store keeps its replicates, and
+        running again writes the summary.
     """
     path = store.path
-    write_text(path / "summary.csv", summary.to_csv(index=False))
-    document = summary_json(summary, store.scenario_name, store.seed, available)
+    held = len(store.completed())
+    document = summary_json(summary, store.scenario_name, store.seed, held)
     document["scenario_hash"] = store.manifest["scenario"]["hash"]
-    document["failed_replicates"] = [record["replicate"] for record in failures]
-    write_text(path / "summary.json", json_text(document))
-    acceptance = acceptance_series(store, replicates)
-    figure = summary_figure(summary, acceptance, store.site_names, f"peersim: {store.scenario_name}")
-    return [path / "summary.csv", path / "summary.json", save_figure(figure, path / "summary.png")]
+    document["failed_replicates"] = [record["replicate"] for record in store.failures()]
+    bands = timeseries_bands(store, ["ward_acceptance"])
+    title = f"peersim: {store.scenario_name}, {held} replicate(s)"
+    figure = summary_figure(summary, bands, store.site_names, title)
+    try:
+        return [
+            write_text(path / "summary.csv", summary.to_csv(index=False)),
+            write_text(path / "summary.json", json_text(document)),
+            save_figure(figure, path / "summary.png"),
+        ]
+    except OSError as problem:
+        raise StoreNotWritten(path, problem, held, "the summary files") from None
 
 
 def write_comparison(
     out: Path, differences: pd.DataFrame, document: dict[str, Any], base_name: str
 ) -> list[Path]:
-    """Write ``compare.csv``, ``compare.json`` and ``forest.png`` into ``out``."""
-    written = [
-        write_text(out / "compare.csv", differences.to_csv(index=False)),
-        write_text(out / "compare.json", json_text(document)),
-    ]
+    """Write ``compare.csv``, ``compare.json`` and ``forest.png`` into ``out``.
+
+    Raises
+    ------
+    peersim.errors.OutputsNotWritten
+        If the disk refuses them, naming the temporary directory they were written to instead.
+    """
     figure = forest_figure(
         differences, title=f"What-if minus base ({base_name}): mean paired difference, 95% interval"
     )
-    return [*written, save_figure(figure, out / "forest.png")]
+
+    def write(target: OutputDirectory) -> list[Path]:
+        return [
+            write_text(target.file("compare.csv"), differences.to_csv(index=False)),
+            write_text(target.file("compare.json"), json_text(document)),
+            save_figure(figure, target.file("forest.png")),
+        ]
+
+    return OutputDirectory(out, force=True).write_all(write)
 
 
 def write_plots(store: RunStore, target: OutputDirectory) -> list[Path]:
     """Draw a store's per-site trajectories and end-of-run outcomes into ``target``.
 
     Inside the store the figures are its own and are redrawn; elsewhere existing
-    figures are replaced only with ``target.force``.
+    figures, or other files in ``target``, are replaced or written among only
+    with ``target.force``. Both figures describe every replicate the store
+    holds, and the trajectories only the weeks they all reach.
 
     Raises
     ------
     peersim.errors.PeersimInputError
-        If ``target`` is a file, or holds the figures without ``force``.
+        If ``target`` cannot be created or written (under a file, read-only,
+        ``/proc``), or holds the figures or unrelated files without ``force``;
+        checked before anything is read.
+    peersim.errors.OutputsNotWritten
+        If the disk refuses the figures, naming the temporary directory they
+        were written to instead.
     """
-    if target.path.resolve() != store.path.resolve():
+    if target.path.resolve() == store.path.resolve():
+        try:
+            check_writable(target.path, "run store")
+        except PeersimInputError as error:
+            raise PeersimInputError(f"{error}; use `out` to draw the figures elsewhere") from None
+    else:
         target.check(PLOT_FILES)
     sites = store.site_names
     held = len(store.completed())
@@ -105,7 +139,11 @@ def write_plots(store: RunStore, target: OutputDirectory) -> list[Path]:
         sites,
         f"{name}: end-of-run outcomes, mean and 95% interval over {held} replicate(s)",
     )
-    return [
-        save_figure(trajectories, target.file(PLOT_FILES[0])),
-        save_figure(outcomes, target.file(PLOT_FILES[1])),
-    ]
+
+    def write(into: OutputDirectory) -> list[Path]:
+        return [
+            save_figure(trajectories, into.file(PLOT_FILES[0])),
+            save_figure(outcomes, into.file(PLOT_FILES[1])),
+        ]
+
+    return target.write_all(write)

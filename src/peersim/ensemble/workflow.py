@@ -19,7 +19,9 @@ from typing import Any
 import pandas as pd
 
 from peersim.core.overrides import ScenarioSource
+from peersim.core.results import METRICS
 from peersim.core.scenario import Scenario
+from peersim.core.streams import check_seed
 from peersim.ensemble.batches import EnsembleJob, EnsembleReport, MemorySink, ResultSink, run_ensembles
 from peersim.ensemble.compare import (
     COMPARE_FILES,
@@ -32,13 +34,79 @@ from peersim.ensemble.compare import (
 from peersim.ensemble.runstore import RunStore
 from peersim.ensemble.summary import store_summary, summarise, summary_json
 from peersim.errors import Interrupted, PeersimInputError, RunsFailedError
-from peersim.executor import Backend, Executor, Progress, executor_for, no_progress
+from peersim.executor import (
+    Backend,
+    Executor,
+    Progress,
+    executor_for,
+    no_progress,
+    sigint_ignored,
+)
+from peersim.io.estimates import Workload
 from peersim.io.files import OutputDirectory
 from peersim.simulation import Runner, estimated_seconds
 from peersim.uncertainty import Posterior
 
 PACKAGE = str(Path(__file__).resolve().parents[1])
 """peersim's own folder: warnings name the caller's line outside it."""
+
+
+MAX_REPLICATES = 100_000
+"""Most replicates one run or comparison may ask for, per scenario.
+
+100,000 replicates of the embedded default are about 3 hours on one core here and
+a run store of a few GB; more is better split over seeds, or is a typing slip.
+"""
+
+BYTES_PER_KEPT_ROW = 150
+"""Rough memory of one row of a kept table in this process (pandas, categorical labels)."""
+
+
+def ensemble_estimate(scenarios: Sequence[Scenario], replicates: int) -> Workload:
+    """Rough serial time and memory of ``replicates`` of each scenario (before resuming a store).
+
+    Memory counts the headline metrics this process keeps for the summary
+    (one row per site and overall, per metric and replicate).
+    """
+    seconds = sum(estimated_seconds(scenario) for scenario in scenarios) * replicates
+    rows = sum((len(scenario.sites) + 1) * len(METRICS) for scenario in scenarios) * replicates
+    return Workload(replicates * len(scenarios), seconds, rows * BYTES_PER_KEPT_ROW)
+
+
+def check_ensemble(scenarios: Sequence[Scenario], seed: int, replicates: int, at_least: int = 1) -> Workload:
+    """Check the seed and the replicate count of a run or comparison before any work; return its estimate.
+
+    Raises
+    ------
+    PeersimInputError
+        For a seed the streams do not accept, fewer than ``at_least`` replicates,
+        or more than :data:`MAX_REPLICATES` (with the time and memory asked for).
+    """
+    check_seed(seed)
+    if isinstance(replicates, bool) or not isinstance(replicates, int):
+        raise PeersimInputError(f"`replicates` must be a whole number, got {replicates!r}")
+    if replicates < at_least:
+        need = "at least 2 for an interval" if at_least == 2 else f"at least {at_least}"
+        raise PeersimInputError(f"`replicates` must be {need}, got {replicates}")
+    work = ensemble_estimate(scenarios, replicates)
+    if replicates > MAX_REPLICATES:
+        raise PeersimInputError(
+            f"`replicates` {replicates:,} is more than the {MAX_REPLICATES:,} allowed: it would be "
+            f"{work.cost_text()}; ask for fewer, or split the work over several seeds"
+        )
+    return work
+
+
+def design_change(base: Scenario, whatif: Scenario) -> str | None:
+    """Say how ``whatif``'s design (mode, horizon) differs from ``base``'s; ``None`` if it does not."""
+    changes = []
+    if whatif.mode != base.mode:
+        changes.append(f"mode {whatif.mode} instead of {base.mode}")
+    for key in ("recruitment_weeks", "follow_up_weeks"):
+        ours, theirs = getattr(base.horizon, key), getattr(whatif.horizon, key)
+        if ours != theirs:
+            changes.append(f"horizon.{key} {theirs} instead of {ours}")
+    return ", ".join(changes) or None
 
 
 @dataclass
@@ -61,6 +129,9 @@ class RunOutcome:
         The run store, if one was written.
     written
         Files written besides the store's tables.
+    held
+        Replicates the summary describes: every one the store holds (which
+        may be more than asked for), or those run in memory.
     """
 
     source: ScenarioSource
@@ -71,6 +142,23 @@ class RunOutcome:
     posterior: dict[str, Any] | None
     store: RunStore | None = None
     written: list[Path] = field(default_factory=list)
+    held: int = 0
+
+    def counts(self) -> str | None:
+        """Say how the replicates summarised came about when a store was resumed (``None`` otherwise).
+
+        ``"4 resumed from STORE"``, or ``"store STORE holds 8 replicate(s); 4
+        asked, none new"`` when the store holds more than was asked for.
+        """
+        report = self.report
+        if self.store is None or (report.skipped == 0 and self.held == report.finished):
+            return None
+        if self.held == report.available:
+            return f"{report.skipped} resumed from {self.store.path}"
+        return (
+            f"store {self.store.path} holds {self.held} replicate(s); {self.replicates} asked, "
+            f"{report.finished or 'none'} new"
+        )
 
     def document(self) -> dict[str, Any]:
         """Return the summary as a JSON-ready document (the ``peersim run --json`` output).
@@ -82,7 +170,7 @@ class RunOutcome:
         """
         if self.summary is None:
             raise ValueError("no replicate finished, so there is no summary")
-        document = summary_json(self.summary, self.source.scenario.name, self.seed, self.report.available)
+        document = summary_json(self.summary, self.source.scenario.name, self.seed, self.held)
         document["posterior"] = self.posterior
         if self.report.failures:
             document["failed_replicates"] = [f.replicate for f in self.report.failures]
@@ -98,6 +186,7 @@ def run_ensemble(
     force: bool = False,
     executor: Executor | Backend | None = None,
     progress: Progress = no_progress,
+    repair: bool = False,
 ) -> RunOutcome:
     """Run replicates of one scenario and summarise them, into a resumable run store if ``out`` is given.
 
@@ -122,22 +211,35 @@ def run_ensemble(
         the work pays for it, else this process).
     progress
         Progress display of the replicates.
+    repair
+        Drop damaged parts of the store in ``out`` (from every table) and run
+        their replicates again.
+
+    Returns
+    -------
+    RunOutcome
+        With a store, its summary describes every replicate the store holds.
 
     Raises
     ------
     PeersimInputError
         For a posterior that does not fit the scenario, or a store in ``out``
-        that cannot take these runs (checked before any simulation).
+        that cannot take these runs or is damaged (checked before any simulation).
+    StoreNotWritten
+        If the disk refuses the store's files; what was kept resumes.
     Interrupted
         On Ctrl-C, after keeping what finished.
     """
     scenario = source.scenario
+    check_ensemble([scenario], seed, replicates)
     if posterior is not None:
         posterior.check_against(scenario)
     store = None
     if out is not None:
         fingerprint = posterior.fingerprint if posterior is not None else None
-        store = RunStore.open_for_writing(out, source, seed, force=force, posterior=fingerprint)
+        store = RunStore.open_for_writing(
+            out, source, seed, force=force, posterior=fingerprint, repair=repair
+        )
     memory = MemorySink()
     sink: ResultSink = store if store is not None else memory
     resume = f"Run again with `out` {out} to resume the store" if out is not None else None
@@ -159,12 +261,12 @@ def run_ensemble(
     if store is not None:
         from peersim.ensemble.report import write_store_summary  # heavy: matplotlib, only with `out`
 
-        outcome.summary = store_summary(store, replicates)
-        outcome.written = write_store_summary(
-            store, outcome.summary, replicates, report.available, store.failures()
-        )
+        outcome.summary = store_summary(store)  # the whole store, whatever was asked this time
+        outcome.held = len(store.completed())
+        outcome.written = write_store_summary(store, outcome.summary)
     else:
         outcome.summary = summarise(memory.read("metrics", replicates=replicates))
+        outcome.held = report.available
     return outcome
 
 
@@ -208,6 +310,8 @@ def compare(
     executor: Executor | Backend | None = None,
     progress: Progress = no_progress,
     labels: Sequence[str] | None = None,
+    allow_design_change: bool = False,
+    repair: bool = False,
 ) -> CompareOutcome:
     """Compare what-ifs with a base scenario on common random numbers: paired differences with 95% intervals.
 
@@ -226,12 +330,20 @@ def compare(
     labels
         Labels of the what-ifs (the ``comparison`` column, and the run store
         directories); by default their file stems, made unique.
+    allow_design_change
+        Allow a what-if whose mode (trial or service) or horizon differs from
+        the base's: its people and weeks then differ too, so the pairs compare
+        different designs, not only the levers.
+    repair
+        Drop damaged parts of the stores in ``out`` and run their replicates again.
 
     Raises
     ------
     PeersimInputError
-        For no what-if, a posterior that does not fit, or outputs in ``out``
-        that cannot be replaced without ``force`` (checked before any simulation).
+        For no what-if, a what-if of another mode or horizon (without
+        ``allow_design_change``), a posterior that does not fit, or outputs in
+        ``out`` that cannot be replaced without ``force`` (checked before any
+        simulation).
     Interrupted
         On Ctrl-C, after keeping what finished.
 
@@ -242,11 +354,16 @@ def compare(
     """
     if not whatifs:
         raise PeersimInputError("compare: give at least one what-if scenario (or `sets` to make one)")
-    if replicates < 2:
-        raise PeersimInputError(f"`replicates` must be at least 2 for an interval, got {replicates}")
     sources = [base, *whatifs]
+    check_ensemble([source.scenario for source in sources], seed, replicates, at_least=2)
     labels = ["base", *labels] if labels is not None else comparison_labels(sources)
     for source, label in zip(whatifs, labels[1:], strict=True):
+        change = design_change(base.scenario, source.scenario)
+        if change and not allow_design_change:
+            raise PeersimInputError(
+                f"compare: what-if {label!r} ({source.source}) changes the design, not only levers: "
+                f"{change}; compare scenarios of one design, or use `allow_design_change=True`"
+            )
         mismatch = site_mismatch(base.scenario, source.scenario, label)
         if mismatch is not None:
             warnings.warn(mismatch, UserWarning, skip_file_prefixes=(PACKAGE,))
@@ -259,7 +376,9 @@ def compare(
             OutputDirectory(out, force=force).check(COMPARE_FILES)
         fingerprint = posterior.fingerprint if posterior is not None else None
         sinks = [
-            RunStore.open_for_writing(out / label, source, seed, force=force, posterior=fingerprint)
+            RunStore.open_for_writing(
+                out / label, source, seed, force=force, posterior=fingerprint, repair=repair
+            )
             for source, label in zip(sources, labels, strict=True)
         ]
     else:
@@ -270,13 +389,15 @@ def compare(
     outcome = CompareOutcome(sources, labels, seed, replicates, reports)
     if any(report.available == 0 for report in reports):
         return outcome
-    outcome.differences = stacked_differences(sinks, labels, replicates)
+    # With stores, every pair they hold (a store may hold more than asked this time).
+    outcome.differences = stacked_differences(sinks, labels, None if out is not None else replicates)
+    pairs = set.intersection(*(sink.completed() for sink in sinks))
     document = compare_json(
         outcome.differences,
         describe_source(base, labels[0]),
         [describe_source(s, label) for s, label in zip(whatifs, labels[1:], strict=True)],
         seed,
-        replicates,
+        len(pairs) if out is not None else replicates,
     )
     document["posterior"] = posterior.describe(base.scenario) if posterior is not None else None
     failures = [(label, f) for report, label in zip(reports, labels, strict=True) for f in report.failures]
@@ -299,6 +420,7 @@ def compare_scenarios(
     replicates: int = 20,
     posterior: Posterior | None = None,
     executor: Executor | Backend | None = None,
+    allow_design_change: bool = False,
 ) -> pd.DataFrame:
     """Run a base scenario and what-ifs on common random numbers and return their paired differences.
 
@@ -323,6 +445,8 @@ def compare_scenarios(
     executor
         A running executor, or where to start one (default: a local pool on
         every core when the work pays for it, else this process).
+    allow_design_change
+        Allow what-ifs of another mode or horizon than the base (see :func:`compare`).
 
     Returns
     -------
@@ -332,7 +456,7 @@ def compare_scenarios(
     Raises
     ------
     PeersimInputError
-        For no what-if or fewer than 2 replicates.
+        For no what-if, fewer than 2 replicates, or a what-if of another design.
     RunsFailedError
         If a replicate failed.
 
@@ -349,6 +473,7 @@ def compare_scenarios(
         posterior=posterior,
         executor=executor,
         labels=list(whatifs),
+        allow_design_change=allow_design_change,
     )
     failures = [f for report in outcome.reports for f in report.failures]
     if failures or outcome.differences is None:
@@ -403,8 +528,9 @@ def _run_jobs(
     try:
         with executor_for(executor, work) as pool, progress(label, pending) as advance:
             return run_ensembles(jobs, seed, replicates, pool, on_progress=advance, runner=runner)
-    except KeyboardInterrupt:
-        kept = min(replicates - _missing(job.sink, replicates) for job in jobs)
+    except KeyboardInterrupt:  # the executor has stopped its workers; what finished is in the sinks
+        with sigint_ignored():  # a second Ctrl-C must not cut the count short
+            kept = min(replicates - _missing(job.sink, replicates) for job in jobs)
         raise Interrupted(kept, replicates, "replicate(s)", resume) from None
 
 

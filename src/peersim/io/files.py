@@ -40,19 +40,42 @@ def existing_file(path: str | Path, error: type[PeersimInputError] = PeersimInpu
     return path
 
 
+BOM = "\ufeff"
+"""The UTF-8 byte-order mark some Windows editors put at the start of a file."""
+
+
 def read_text_file(path: str | Path, error: type[PeersimInputError] = PeersimInputError) -> str:
-    """Return the UTF-8 text of an existing file; raise ``error`` naming it otherwise."""
+    """Return the UTF-8 text of an existing file, without a byte-order mark.
+
+    Raises
+    ------
+    PeersimInputError
+        As ``error``, naming the file: missing, not a file, unreadable, or not
+        UTF-8 text (naming the first byte that is not).
+    """
     path = existing_file(path, error)
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as problem:
-        raise error(f"{path}: cannot be read ({problem})") from None
+        return path.read_text(encoding="utf-8").removeprefix(BOM)
+    except UnicodeDecodeError as problem:
+        byte = problem.object[problem.start : problem.start + 1].hex()
+        raise error(
+            f"{path}: cannot be read as UTF-8 text (byte 0x{byte} is not UTF-8); save it as UTF-8"
+        ) from None
+    except OSError as problem:
+        raise error(f"{path}: cannot be read ({problem.strerror or problem})") from None
 
 
 def parse_toml(text: str, source: str, error: type[PeersimInputError] = PeersimInputError) -> dict[str, Any]:
-    """Parse TOML text; raise ``error`` naming ``source`` and the position if it is malformed."""
+    """Parse TOML text, ignoring a leading byte-order mark.
+
+    Raises
+    ------
+    PeersimInputError
+        As ``error``, naming ``source`` and the line and column, if the text is
+        not valid TOML.
+    """
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text.removeprefix(BOM))
     except tomllib.TOMLDecodeError as problem:
         raise error(f"{source}: malformed TOML: {problem}") from None
 

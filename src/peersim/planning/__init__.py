@@ -20,7 +20,10 @@ site, costs file, targets and budget, parsed and checked),
 :mod:`~peersim.planning.levers` (lever grid, plan costs, lever steps),
 :mod:`~peersim.planning.evaluate` (runs on an executor),
 :mod:`~peersim.planning.analysis` (prediction, ranking, frontier),
-:mod:`~peersim.planning.search`, :mod:`~peersim.planning.workflow` (end to
-end), :mod:`~peersim.planning.figures` and :mod:`~peersim.planning.report`
-(JSON, Markdown and the output files). See ``docs/planning.md``.
+:mod:`~peersim.planning.search`, :mod:`~peersim.planning.result` (the checked
+inputs and what a plan found), :mod:`~peersim.planning.resume` (finished runs
+kept in ``out/checkpoint/``, so an interrupted plan resumes),
+:mod:`~peersim.planning.workflow` (end to end), :mod:`~peersim.planning.figures`
+and :mod:`~peersim.planning.report` (JSON, Markdown and the output files). See
+``docs/planning.md``.
 """

@@ -155,11 +155,13 @@ def evaluate(
     executor: Executor,
     posterior: Posterior | None = None,
     on_progress: Callable[[int], None] | None = None,
+    keep: Callable[[PlanTaskOutput], None] | None = None,
 ) -> int:
     """Run every replicate the requests need that ``store`` lacks; return how many ran.
 
     A task lost as a whole (e.g. a worker killed) is recorded as failed
-    replicates with NaN outcomes, like a replicate that raised.
+    replicates with NaN outcomes, like a replicate that raised. ``keep`` is
+    called with each task's output as it finishes (a checkpoint), after ``store`` has it.
     """
     tasks = tasks_for(requests, store, seed, posterior)
     ran = 0
@@ -173,6 +175,8 @@ def evaluate(
                 tuple((i, outcome.error) for i in task.replicates),
             )
         store.add(outcome)
+        if keep is not None:
+            keep(outcome)
         ran += len(task.replicates)
         if on_progress is not None:
             on_progress(len(task.replicates))

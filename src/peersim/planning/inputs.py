@@ -80,7 +80,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from peersim.core.parameters import SITE_PARAMS
-from peersim.core.results import METRICS
+from peersim.core.results import METRIC_RANGES, METRICS, range_text
 from peersim.core.scenario import Scenario, Site
 from peersim.core.scenario_files import scenario_from_dict
 from peersim.errors import PeersimInputError, ScenarioError
@@ -214,6 +214,10 @@ class CostsError(PeersimInputError):
     """A costs file that cannot be used (missing, malformed TOML, bad key or value)."""
 
 
+MAX_UNIT_COST = 1e9
+"""Largest unit cost accepted (in the file's currency); above it a figure is a typing slip."""
+
+
 class UnitCosts(StrictModel):
     """Unit costs, in the file's currency at its price year; all non-negative.
 
@@ -236,13 +240,27 @@ class UnitCosts(StrictModel):
         than the site's draft plan does (0 means no difference).
     """
 
-    peer_worker_fte_per_year: float = Field(ge=0, description="Peer worker FTE for a year.")
-    supervisor_hour: float = Field(ge=0, description="One supervisor hour.")
-    team_joint_work_hour: float = Field(ge=0, description="One hour of clinical team joint work.")
-    team_prep_session: float = Field(ge=0, description="One team preparation session.")
-    travel_per_minute: float = Field(ge=0, description="Mileage per minute travelled.")
-    readmission: float = Field(ge=0, description="One psychiatric readmission.")
-    host_change_per_year: float = Field(default=0.0, ge=0, description="Changing the host, per year.")
+    peer_worker_fte_per_year: float = Field(
+        ge=0, le=MAX_UNIT_COST, allow_inf_nan=False, description="Peer worker FTE for a year."
+    )
+    supervisor_hour: float = Field(
+        ge=0, le=MAX_UNIT_COST, allow_inf_nan=False, description="One supervisor hour."
+    )
+    team_joint_work_hour: float = Field(
+        ge=0, le=MAX_UNIT_COST, allow_inf_nan=False, description="One hour of clinical team joint work."
+    )
+    team_prep_session: float = Field(
+        ge=0, le=MAX_UNIT_COST, allow_inf_nan=False, description="One team preparation session."
+    )
+    travel_per_minute: float = Field(
+        ge=0, le=MAX_UNIT_COST, allow_inf_nan=False, description="Mileage per minute travelled."
+    )
+    readmission: float = Field(
+        ge=0, le=MAX_UNIT_COST, allow_inf_nan=False, description="One psychiatric readmission."
+    )
+    host_change_per_year: float = Field(
+        default=0.0, ge=0, le=MAX_UNIT_COST, allow_inf_nan=False, description="Changing the host, per year."
+    )
 
 
 class Basis(StrictModel):
@@ -392,6 +410,12 @@ TARGET_METRICS: dict[str, str] = {
     "readmissions_averted_per_year": DERIVED_METRICS["readmissions_averted_per_year"],
 }
 """Metrics a target may name (costs are constrained with a budget instead)."""
+TARGET_RANGES: dict[str, tuple[float, float]] = {
+    **METRIC_RANGES,
+    "readmissions_averted_per_100": (-100.0, 100.0),
+    "readmissions_averted_per_year": (-math.inf, math.inf),
+}
+"""The values each target metric can take; a target value outside them is refused."""
 
 DEFAULT_PROBABILITY = 0.8
 """Probability with which a recommended plan must meet all its targets."""
@@ -434,8 +458,9 @@ def parse_target(text: str) -> Target:
     Raises
     ------
     PeersimInputError
-        For another operator, a value that is not a finite number, or a metric
-        that is not in :data:`TARGET_METRICS`; the message lists the valid metrics.
+        For another operator, a value that is not a finite number or lies
+        outside the metric's :data:`TARGET_RANGES`, or a metric that is not in
+        :data:`TARGET_METRICS`; the message lists the valid metrics.
     """
     match = _PATTERN.match(text)
     if match is None:
@@ -457,6 +482,11 @@ def parse_target(text: str) -> Target:
         raise PeersimInputError(f"`targets` {text!r}: {raw!r} is not a number") from None
     if not math.isfinite(value):
         raise PeersimInputError(f"`targets` {text!r}: the value must be finite")
+    low, high = TARGET_RANGES[metric]
+    if not low <= value <= high:
+        raise PeersimInputError(
+            f"`targets` {text!r}: {metric} lies in {range_text((low, high))}, so {value:g} is out of range"
+        )
     return Target(metric, ">=" if op == ">=" else "<=", value)
 
 
@@ -466,15 +496,22 @@ def parse_targets(texts: Sequence[str]) -> tuple[Target, ...]:
     Raises
     ------
     PeersimInputError
-        For a bad target (see :func:`parse_target`) or one given twice.
+        For a bad target (see :func:`parse_target`), one given twice, or a
+        floor above a ceiling on the same metric.
     """
     targets = tuple(parse_target(text) for text in texts)
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], Target] = {}
     for target in targets:
         key = (target.metric, target.op)
         if key in seen:
             raise PeersimInputError(f"`targets`: {target.metric}{target.op} is given twice; give it once")
-        seen.add(key)
+        seen[key] = target
+    for (metric, op), floor in seen.items():
+        ceiling = seen.get((metric, "<="))
+        if op == ">=" and ceiling is not None and floor.value > ceiling.value:
+            raise PeersimInputError(
+                f"`targets` {floor.text} and {ceiling.text} contradict each other: no value meets both"
+            )
     return targets
 
 

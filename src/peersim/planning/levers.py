@@ -19,6 +19,7 @@ delivered, so it comes from the simulation (:func:`travel_cost`).
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,7 +142,14 @@ def lever_space(costs: Costs, site: PlanningSite, max_plans: int = MAX_PLANS) ->
             for offset in options.add or ():
                 value = base + offset
                 if not spec.contains(value) or _unworkable(name, value):
-                    dropped.append(f"{name} {base:g}{offset:+g} = {value:g} (outside {_allowed(name, spec)})")
+                    note = f"{name} {base:g}{offset:+g} = {value:g} (outside {_allowed(name, spec)})"
+                    dropped.append(note)
+                    warnings.warn(
+                        f"{source}: levers.{name}.add: {offset:+g} is left out for site "
+                        f"{site.site.name!r}: {note}",
+                        UserWarning,
+                        stacklevel=2,
+                    )
                     continue
                 values.append(_check_value(name, value, f"levers.{name}.add", source))
         values.append(current[name])

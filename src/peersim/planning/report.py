@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from peersim.io.checkpoint import CHECKPOINT
 from peersim.io.files import OutputDirectory, save_figure, write_parquet, write_text
 from peersim.io.provenance import package_version
 from peersim.io.templates import money, render
@@ -35,7 +36,7 @@ from peersim.planning.analysis import (
 from peersim.planning.figures import frontier_figure
 from peersim.planning.inputs import CONFIDENCE, LEVERS, LeverValue
 from peersim.planning.levers import LEVER_LABELS
-from peersim.planning.workflow import PlanResult
+from peersim.planning.result import PlanResult
 
 PLAN_FILES: tuple[str, ...] = (
     "plan.md",
@@ -254,6 +255,46 @@ def answer_lines(result: PlanResult) -> list[str]:
                 f"Cheapest alternative reaching the targets: {describe_changes(result, s.cheapest_reaching)}."
             )
     return lines
+
+
+def no_answer(result: PlanResult) -> str | None:
+    """Say in one sentence why no plan answers what was asked; ``None`` when one does.
+
+    The sentence names the budget (as `` `budget` ``) when it is the reason, and
+    the cheapest plan meeting the targets when there is one.
+    """
+    if result.answered:
+        return None
+    inputs = result.inputs
+    cur = inputs.costs.currency
+    s = result.search
+    budget = inputs.budget
+    targets = ", ".join(t.text for t in inputs.targets)
+    given = ""
+    if result.current_over_budget:
+        given = f" (the site as given costs {money(result.stats[result.current].cost_mean, cur)} a year)"
+    if s.status == "infeasible_budget" and s.cheapest_reaching is not None:
+        cheapest = s.cheapest_reaching
+        return (
+            f"`budget` {budget:g}: no plan within the budget of {money(budget, cur)}{given} meets "
+            f"{targets} with probability >= {inputs.probability:g}; the cheapest that does is "
+            f"{describe_changes(result, cheapest)}, at {money(result.stats[cheapest].cost_mean, cur)} a year"
+        )
+    if s.status == "no_budget_plan":
+        text = f"`budget` {budget:g}: no plan in the lever grid fits the budget of {money(budget, cur)}"
+        text += given
+        lowest = s.best_overall
+        if lowest is not None and lowest in result.stats:
+            text += (
+                f"; the cheapest is {describe_changes(result, lowest)}, "
+                f"at {money(result.stats[lowest].cost_mean, cur)} a year"
+            )
+        return text
+    where = f" within the budget of {money(budget, cur)}" if budget is not None else ""
+    return (
+        f"`targets` {targets}: no plan in the lever grid{where} meets them with probability "
+        f">= {inputs.probability:g}; see the answer for the plan most likely to"
+    )
 
 
 def plan_json(result: PlanResult, figures: Sequence[str] = ()) -> dict[str, Any]:
@@ -580,7 +621,14 @@ def write_plan_outputs(
     PeersimInputError
         If ``out`` is a file, or holds these files without ``force``.
     """
-    out.check(PLAN_OUTPUTS)
+    out.check(PLAN_OUTPUTS, owned=(CHECKPOINT,))
+    return write_plan_files(out, result, document, command)
+
+
+def write_plan_files(
+    out: OutputDirectory, result: PlanResult, document: dict[str, Any], command: str | None = None
+) -> list[Path]:
+    """Write what :func:`write_plan_outputs` writes, without checking ``out`` (checked before the work)."""
     inputs = result.inputs
     stamp: dict[str, str | int] = {
         "scenario_hash": inputs.site.scenario.hash,

@@ -1,16 +1,23 @@
 """Planning a new site end to end: inputs checked first, then prediction, ranking and search.
 
 :func:`prepare` reads and checks everything (site, costs, levers, targets,
-budget, posterior, replicate counts) before any simulation, so bad input fails
-in well under a second. :func:`plan` then runs, on one executor, through a
-:class:`PlanEvaluator`:
+budget, posterior, replicate counts, within :data:`MAX_REPLICATES` and
+:data:`MAX_SCREEN_RUNS`) before any simulation, so bad input fails in well
+under a second; :func:`plan_workload` says how long the screen will take.
+:func:`plan` then checks its output directory (:func:`check_out`) and runs, on
+one executor, through a :class:`PlanEvaluator`:
 
 1. the site as given and each lever step at the full replicate count, and
    every other plan of the grid at the screening count (one pass);
 2. the confirmation stage of the search (:func:`peersim.planning.search.search`).
 
-:mod:`peersim.planning.report` turns the :class:`PlanResult` into its JSON
-document, its Markdown report and its output files.
+With ``out``, every finished replicate is kept in ``out/checkpoint/``
+(:mod:`peersim.planning.resume`): Ctrl-C raises
+:class:`~peersim.errors.Interrupted` saying what was kept, and running again
+resumes with the same answer. The report and tables
+(:mod:`peersim.planning.report`) are written with
+:meth:`~peersim.io.files.OutputDirectory.write_all`, so a disk that refuses them
+leaves them somewhere the error names.
 """
 
 from __future__ import annotations
@@ -18,19 +25,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from peersim.errors import PeersimInputError, ScenarioError
+from peersim.errors import Interrupted, PeersimInputError, ScenarioError
 from peersim.executor import Executor, Progress, no_progress
+from peersim.io.checkpoint import CHECKPOINT
+from peersim.io.estimates import Workload, duration_text
+from peersim.io.files import OutputDirectory
 from peersim.planning.analysis import (
-    DEFAULT_RANK_METRIC,
-    CostEffect,
     PlanStats,
-    PredictionRow,
-    Ranking,
     cost_per_readmission_averted,
     frontier_table,
     plan_frame,
@@ -38,13 +43,11 @@ from peersim.planning.analysis import (
     prediction,
     rank_levers,
 )
-from peersim.planning.evaluate import OutcomeStore, Request, evaluate
+from peersim.planning.evaluate import OutcomeStore, Request, evaluate, tasks_for
 from peersim.planning.inputs import (
     CONFIDENCE,
     DEFAULT_PROBABILITY,
-    Costs,
     PlanningSite,
-    Target,
     check_budget,
     load_costs,
     load_planning_site,
@@ -52,55 +55,48 @@ from peersim.planning.inputs import (
     parse_targets,
 )
 from peersim.planning.levers import LeverSpace, PlanSpec, build_plans, lever_space, lever_steps
-from peersim.planning.search import SearchResult, search
-from peersim.uncertainty import Posterior, load_posterior
+from peersim.planning.result import PlanInputs, PlanResult
+from peersim.planning.resume import KeptRuns, plan_key
+from peersim.planning.search import search
+from peersim.simulation import estimated_seconds
+from peersim.uncertainty import load_posterior
+
+__all__ = [
+    "MAX_REPLICATES",
+    "MAX_SCREEN_RUNS",
+    "PlanEvaluator",
+    "PlanInputs",
+    "PlanResult",
+    "check_out",
+    "default_screen_replicates",
+    "plan",
+    "plan_workload",
+    "prepare",
+]
+
+MAX_REPLICATES = 10_000
+"""Most replicates a plan may be confirmed with.
+
+At 10,000 replicates the Wilson bounds on the share of replicates meeting the
+targets are within 0.01 of it, far finer than any decision needs; confirming
+one plan of the default site at this count takes about 15 minutes on one core.
+"""
+
+MAX_SCREEN_RUNS = 2_000_000
+"""Most model runs the screening pass may make (every plan of the grid at the screening count).
+
+Two million runs of a one-site plan take about 30 hours on one core; every
+replicate's outcomes are held in this process (:data:`BYTES_PER_RUN` each).
+"""
+
+BYTES_PER_RUN = 400
+"""Memory (bytes) this process holds per replicate run: its outcomes in the store (measured: 376
+bytes a run for 200,000 runs, 14 numbers in an array and the dictionaries keying them), rounded up."""
 
 
 def default_screen_replicates(replicates: int) -> int:
     """Screening replicates per plan: a tenth of the full count, at least 4 (at most all)."""
     return min(replicates, max(4, math.ceil(replicates / 10)))
-
-
-@dataclass(frozen=True)
-class PlanInputs:
-    """Everything a plan needs, checked.
-
-    Attributes
-    ----------
-    site, costs, space
-        The site as given, the costs file and the lever grid it opens.
-    targets, budget, probability
-        The chance-constrained problem (see :mod:`peersim.planning.inputs`):
-        targets every replicate must meet, a yearly budget in the costs file's
-        currency (``None``: none) and the probability, in (0, 1), with which a
-        recommended plan meets every target.
-    posterior
-        Mechanism strengths drawn per replicate; ``None`` runs the scenario's
-        point values (the plan then carries only the model's own randomness).
-    replicates, screen_replicates, seed
-        Full and screening replicate counts (2 <= screen <= full), and the base seed.
-    confidence
-        One-sided confidence, in (0, 1), of the Wilson bounds judging the probability.
-    """
-
-    site: PlanningSite
-    costs: Costs
-    space: LeverSpace
-    targets: tuple[Target, ...]
-    budget: float | None
-    posterior: Posterior | None
-    replicates: int
-    screen_replicates: int
-    seed: int
-    probability: float = DEFAULT_PROBABILITY
-    confidence: float = CONFIDENCE
-
-    @property
-    def rank_metric(self) -> tuple[str, bool]:
-        """Metric the levers are ranked by (the first target's, else engagement) and its direction."""
-        if self.targets:
-            return self.targets[0].metric, self.targets[0].higher_is_better
-        return DEFAULT_RANK_METRIC, True
 
 
 def prepare(
@@ -164,6 +160,7 @@ def prepare(
     site = load_planning_site(site_path)
     costs = load_costs(costs_path)
     space = lever_space(costs, site)
+    check_size(site, space, replicates, screen, costs.source)
     return PlanInputs(
         site=site,
         costs=costs,
@@ -179,44 +176,68 @@ def prepare(
     )
 
 
-@dataclass
-class PlanResult:
-    """What :func:`plan` found. See :mod:`peersim.planning.report` for its JSON and Markdown forms."""
+def _screen_workload(site: PlanningSite, space: LeverSpace, replicates: int, screen: int) -> Workload:
+    """Return the work of the screen: every plan at ``screen`` replicates, the site and its steps at all.
 
-    inputs: PlanInputs
-    plans: list[PlanSpec]
-    current: int
-    prediction: list[PredictionRow]
-    cost_effect: CostEffect
-    ranking: Ranking
-    search: SearchResult
-    frontier: pd.DataFrame
-    stats: dict[int, PlanStats]
-    """Statistics of the plans the report names, from every replicate held."""
-    frames: dict[int, pd.DataFrame]
-    """Per-replicate tables of the plans the report names."""
-    runs: int
-    seconds: float
-    failures: dict[tuple[int, int], str] = field(default_factory=dict)
+    The lever steps are counted as one per open lever (an upper bound), so no
+    plan needs to be built.
+    """
+    full = min(space.size, 1 + len(space.levers))
+    runs = space.size * screen + full * (replicates - screen)
+    return Workload(
+        runs=runs,
+        seconds=runs * estimated_seconds(site.scenario),
+        memory=runs * BYTES_PER_RUN,
+        what=f"to screen {space.size:,} plans, then more to confirm the best",
+    )
 
-    @property
-    def current_over_budget(self) -> bool:
-        """Whether the site as given costs more than the budget (expected yearly cost)."""
-        budget = self.inputs.budget
-        return budget is not None and self.stats[self.current].cost_mean > budget
 
-    @property
-    def named_plans(self) -> dict[str, int]:
-        """Plans the report names, by role."""
-        s = self.search
-        roles = {
-            "current": self.current,
-            "recommended": s.recommended,
-            "cheapest_reaching_targets": s.cheapest_reaching,
-            "best_within_budget": s.best_within_budget,
-            "best_overall": s.best_overall,
-        }
-        return {role: index for role, index in roles.items() if index is not None}
+def check_size(site: PlanningSite, space: LeverSpace, replicates: int, screen: int, source: str) -> None:
+    """Refuse more than :data:`MAX_REPLICATES` or :data:`MAX_SCREEN_RUNS`, saying what was asked would cost.
+
+    Raises
+    ------
+    PeersimInputError
+        Naming ``replicates`` or ``screen_replicates``, with the time and memory of the screen asked for.
+    """
+    work = _screen_workload(site, space, replicates, screen)
+    if replicates > MAX_REPLICATES:
+        one = replicates * estimated_seconds(site.scenario)
+        raise PeersimInputError(
+            f"`replicates` {replicates:,} is more than the {MAX_REPLICATES:,} a plan may be confirmed with: "
+            f"confirming one plan would take about {duration_text(one)} on one core, and the screen alone "
+            f"{work.cost_text()}"
+        )
+    if work.runs > MAX_SCREEN_RUNS:
+        raise PeersimInputError(
+            f"`screen_replicates` {screen:,} over the {space.size:,} plans of the lever grid of {source} "
+            f"asks for more than the {MAX_SCREEN_RUNS:,} runs a screen may make: {work.cost_text()}. "
+            "Use fewer `screen_replicates` or `replicates`, or fewer lever values"
+        )
+
+
+def plan_workload(inputs: PlanInputs) -> Workload:
+    """Return the runs, serial seconds and memory of a plan's screening pass (the search adds to it)."""
+    return _screen_workload(inputs.site, inputs.space, inputs.replicates, inputs.screen_replicates)
+
+
+def check_out(out: Path | None, force: bool = False) -> OutputDirectory | None:
+    """Return a plan's output directory, checked; ``None`` without one.
+
+    Raises
+    ------
+    PeersimInputError
+        If ``out`` cannot be created or written (under a file, read-only,
+        ``/proc``), already holds a plan's outputs, or holds other files,
+        without ``force``. Its checkpoint (``checkpoint/``) is its own.
+    """
+    from peersim.planning.report import PLAN_OUTPUTS  # heavy: matplotlib
+
+    if out is None:
+        return None
+    directory = OutputDirectory(Path(out), force=force)
+    directory.check(PLAN_OUTPUTS, owned=(CHECKPOINT,))
+    return directory
 
 
 class PlanEvaluator:
@@ -226,7 +247,12 @@ class PlanEvaluator:
     (:class:`~peersim.planning.analysis.PlanOutcomes`) and the search
     (:class:`~peersim.planning.search.Evaluator`) need. Statistics are cached
     per plan and replicate count, so asking again costs nothing until more
-    replicates are held.
+    replicates are asked for.
+
+    Statistics and tables read the replicates *asked for* (held without a
+    gap), never more: replicates kept by an earlier, interrupted plan
+    (``kept``) save running them again but do not change what the search sees
+    at each step, so a resumed plan reaches the same answer.
 
     Parameters
     ----------
@@ -238,13 +264,15 @@ class PlanEvaluator:
         Where replicates run.
     progress
         Progress display, one per phase of work.
+    kept
+        The checkpoint replicates are kept in (and restored from), or ``None``.
 
     Attributes
     ----------
     store
-        Outcomes of every replicate run so far, and the failures.
-    runs
-        Model runs made so far (replicates, finished or failed).
+        Outcomes of every replicate run (or restored) so far, and the failures.
+    asked
+        Replicates asked for so far, by plan (``0 .. asked - 1``).
     """
 
     def __init__(
@@ -253,49 +281,97 @@ class PlanEvaluator:
         plans: Sequence[PlanSpec],
         executor: Executor,
         progress: Progress = no_progress,
+        kept: KeptRuns | None = None,
     ) -> None:
         self.inputs = inputs
         self._plans = list(plans)
         self.executor = executor
         self.progress = progress
         self.store = OutcomeStore()
-        self.runs = 0
+        self.kept = kept
+        self.asked: dict[int, int] = {}
         self._stats: dict[tuple[int, int], PlanStats] = {}
+        if kept is not None:
+            kept.restore(self.store, len(self._plans))
 
     @property
     def plans(self) -> list[PlanSpec]:
         """Every plan of the grid, in grid order."""
         return self._plans
 
+    @property
+    def runs(self) -> int:
+        """Model runs the answer rests on so far: the replicates asked for (finished, failed or restored)."""
+        return sum(self.asked.values())
+
+    @property
+    def resumed(self) -> int:
+        """Replicates asked for that were restored from the checkpoint rather than run."""
+        if self.kept is None:
+            return 0
+        restored = self.kept.restored
+        return sum(sum(1 for r in restored.get(plan, ()) if r < n) for plan, n in self.asked.items())
+
     def run(self, requests: Sequence[Request], label: str) -> None:
         """Run what ``requests`` need that is not held yet, showing progress as ``label``."""
-        total = sum(max(0, r.replicates - len(self.store.held(r.plan))) for r in requests)
+        for request in requests:
+            self.asked[request.plan] = max(self.asked.get(request.plan, 0), request.replicates)
+        inputs = self.inputs
+        total = sum(len(task.replicates) for task in tasks_for(requests, self.store, inputs.seed, None))
         if total == 0:
             return
+        keep = self.kept.keep if self.kept is not None else None
         with self.progress(label, total) as advance:
-            self.runs += evaluate(
-                requests, self.store, self.inputs.seed, self.executor, self.inputs.posterior, advance
-            )
+            evaluate(requests, self.store, inputs.seed, self.executor, inputs.posterior, advance, keep)
 
     def ensure(self, indices: Sequence[int], replicates: int) -> None:
         """Run the plans ``indices`` up to ``replicates`` replicates each (the confirmation stage)."""
         self.run([Request(i, self._plans[i].scenario, replicates) for i in indices], "plan: confirm")
 
+    def held(self, index: int) -> int:
+        """Replicates of plan ``index`` the statistics read: held without a gap, and asked for."""
+        return min(self.store.n_held(index), self.asked.get(index, 0))
+
     def frame(self, index: int) -> pd.DataFrame:
-        """Per-replicate table of plan ``index`` over the replicates held without a gap."""
+        """Per-replicate table of plan ``index`` over the replicates :meth:`held`."""
         inputs = self.inputs
-        return plan_frame(self.store, self._plans[index], self.store.n_held(index), inputs.site, inputs.costs)
+        return plan_frame(self.store, self._plans[index], self.held(index), inputs.site, inputs.costs)
 
     def stats(self, index: int) -> PlanStats:
-        """Statistics of plan ``index`` from the replicates held."""
-        key = (index, self.store.n_held(index))
+        """Statistics of plan ``index`` from the replicates :meth:`held`."""
+        key = (index, self.held(index))
         if key not in self._stats:
             targets, confidence = self.inputs.targets, self.inputs.confidence
             self._stats[key] = plan_stats(self.frame(index), self._plans[index], targets, confidence)
         return self._stats[key]
 
+    def interrupted(self, out: Path | None) -> Interrupted:
+        """Return the :class:`Interrupted` to raise on Ctrl-C: what is kept and how to resume."""
+        unit = "plan run(s) asked for so far"
+        if self.kept is None:
+            return Interrupted(
+                0,
+                self.runs,
+                unit,
+                "Nothing is kept without `out`: run with `out` DIR to keep finished runs and resume",
+            )
+        self.kept.flush()
+        kept = self.kept.kept
+        missing = sum(len(task.replicates) for task in tasks_for(self._requests(), self.store, 0, None))
+        return Interrupted(kept, kept + missing, unit, f"Run again with `out` {out} to resume")
 
-def plan(inputs: PlanInputs, executor: Executor, progress: Progress = no_progress) -> PlanResult:
+    def _requests(self) -> list[Request]:
+        return [Request(plan, self._plans[plan].scenario, n) for plan, n in self.asked.items()]
+
+
+def plan(
+    inputs: PlanInputs,
+    executor: Executor,
+    progress: Progress = no_progress,
+    out: Path | None = None,
+    force: bool = False,
+    command: str | None = None,
+) -> PlanResult:
     """Predict, rank the levers and search the grid for a site (see the module docstring).
 
     Parameters
@@ -306,22 +382,61 @@ def plan(inputs: PlanInputs, executor: Executor, progress: Progress = no_progres
         Where replicates run; results do not depend on it.
     progress
         Progress display, one per phase (``"plan: screen"``, ``"plan: confirm"``).
+    out
+        Output directory: finished replicates are kept in ``out/checkpoint/`` as
+        they finish (running again with the same inputs resumes), and the
+        report, JSON document, tables and figures are written there at the end.
+    force
+        Replace a plan's outputs already in ``out``, write among other files,
+        and discard a checkpoint kept there for another site, grid, seed or posterior.
+    command
+        The command line that asked for the plan, quoted in the report.
+
+    Returns
+    -------
+    PlanResult
+        With ``written``, the files written to ``out``.
 
     Raises
     ------
     PeersimInputError
-        If a lever combination is invalid, or every replicate of the site as
-        given fails.
+        If ``out`` cannot be used (before any simulation), a lever combination
+        is invalid, or every replicate of the site as given fails.
+    Interrupted
+        On Ctrl-C, after keeping the finished replicates (with ``out``).
+    OutputsNotWritten
+        If the outputs could not be written to ``out``; the message names where they were kept.
     """
     started = time.perf_counter()
+    directory = check_out(out, force)
     site, costs = inputs.site, inputs.costs
     try:
         plans, current = build_plans(site, inputs.space, costs)
     except ScenarioError as error:
         raise PeersimInputError(f"{costs.source}: a lever combination is not a valid site: {error}") from None
+    kept = None
+    if directory is not None:
+        key = plan_key(site.site.name, site.scenario.hash, plans, inputs.seed, inputs.posterior)
+        kept = KeptRuns.open(directory.path, key, force)
+    runs = PlanEvaluator(inputs, plans, executor, progress, kept)
+    try:
+        result = _plan(runs, current)
+    except KeyboardInterrupt:
+        raise runs.interrupted(out) from None
+    finally:
+        if kept is not None:
+            kept.flush()
+    result.seconds = time.perf_counter() - started
+    if directory is not None:
+        result.written = _write(directory, result, command)
+    return result
+
+
+def _plan(runs: PlanEvaluator, current: int) -> PlanResult:
+    """Screen the grid, predict, rank the levers and search, on ``runs``."""
+    inputs, plans, site = runs.inputs, runs.plans, runs.inputs.site
     steps = lever_steps(inputs.space, plans, current)
     full = {current, *(step.plan for step in steps)}
-    runs = PlanEvaluator(inputs, plans, executor, progress)
     screen = [
         Request(p.index, p.scenario, inputs.replicates if p.index in full else inputs.screen_replicates)
         for p in plans
@@ -342,7 +457,7 @@ def plan(inputs: PlanInputs, executor: Executor, progress: Progress = no_progres
         inputs.probability,
         metric,
         higher,
-        chunk=max(2, executor.workers),
+        chunk=max(2, runs.executor.workers),
     )
     result = PlanResult(
         inputs=inputs,
@@ -358,9 +473,17 @@ def plan(inputs: PlanInputs, executor: Executor, progress: Progress = no_progres
         runs=runs.runs,
         seconds=0.0,
         failures=dict(runs.store.failures),
+        resumed=runs.resumed,
     )
     for index in {*result.named_plans.values(), *(s.plan for s in ranking.steps)}:
         result.stats[index] = runs.stats(index)
         result.frames[index] = runs.frame(index)
-    result.seconds = time.perf_counter() - started
     return result
+
+
+def _write(directory: OutputDirectory, result: PlanResult, command: str | None) -> list[Path]:
+    """Write the plan's outputs into ``directory``, or somewhere the error names if the disk refuses."""
+    from peersim.planning.report import PLAN_FIGURES, plan_json, write_plan_files  # heavy: matplotlib
+
+    document = plan_json(result, list(PLAN_FIGURES.values()))
+    return directory.write_all(lambda target: write_plan_files(target, result, document, command))

@@ -21,6 +21,11 @@ Pipeline
 4. The **analysis** (:mod:`~peersim.sensitivity.analysis`) computes indices with
    SALib's analysers, screens against the dummy, reports the noise floor and
    checks convergence; :mod:`~peersim.sensitivity.figures` draws them.
+5. The **workflow** (:mod:`~peersim.sensitivity.workflow`) refuses an analysis
+   beyond its declared maxima and an unusable output directory before any
+   simulation, keeps each finished point in ``out/checkpoint/``
+   (:mod:`~peersim.sensitivity.resume`) so that Ctrl-C loses nothing and the same
+   call resumes, and writes the results (:mod:`~peersim.sensitivity.report`).
 
 The model is stochastic: how that is handled
 --------------------------------------------

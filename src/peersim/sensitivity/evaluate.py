@@ -22,7 +22,7 @@ from peersim.errors import PeersimInputError
 from peersim.executor import Executor, LocalExecutor, TaskFailure
 from peersim.sensitivity.design import Design, point_seed
 from peersim.sensitivity.inputs import FactorSpace, apply_point
-from peersim.simulation import run
+from peersim.simulation import estimated_seconds, run
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,11 @@ class PeersimTarget:
         """:func:`run_scenario_point`."""
         return run_scenario_point
 
+    @property
+    def seconds_per_replicate(self) -> float:
+        """Rough serial seconds of one replicate (:func:`peersim.simulation.estimated_seconds`)."""
+        return estimated_seconds(self.scenario)
+
     def scenario_at(self, point: Point) -> Scenario:
         """Return the validated scenario at ``point``."""
         where = ", ".join(f"{f.label}={v:g}" for f, v in zip(self.space.factors, point.values, strict=True))
@@ -207,14 +212,64 @@ class _Tasks(Sequence[Any]):
             yield self._target.task(point)
 
 
-def design_points(design: Design, space: FactorSpace, seed: int, replicates: int) -> list[Point]:
+class DesignPoints(Sequence[Point]):
+    """The points of a design, each built when asked for: no list of every point is ever held.
+
+    Parameters
+    ----------
+    design
+        The design.
+    space
+        Its factor space (applied values are rounded where needed).
+    seed, replicates
+        Base seed and replicates of every point.
+    rows
+        Design rows to offer, in order (default: every row); ``Point.index`` is
+        always the design row.
+    """
+
+    def __init__(
+        self,
+        design: Design,
+        space: FactorSpace,
+        seed: int,
+        replicates: int,
+        rows: np.ndarray | None = None,
+    ) -> None:
+        self.design = design
+        self.space = space
+        self.seed = seed
+        self.replicates = replicates
+        self.rows = np.arange(design.points) if rows is None else np.asarray(rows, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def point(self, row: int) -> Point:
+        """Return the point of design row ``row``."""
+        design = self.design
+        values = self.space.values(design.X[row, :-1])
+        return Point(row, values, int(design.stream[row]), self.seed, self.replicates)
+
+    @overload
+    def __getitem__(self, index: int) -> Point: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Point]: ...
+    def __getitem__(self, index: int | slice) -> Point | Sequence[Point]:
+        if isinstance(index, slice):
+            return DesignPoints(self.design, self.space, self.seed, self.replicates, self.rows[index])
+        return self.point(int(self.rows[index]))
+
+    def __iter__(self) -> Iterator[Point]:
+        for row in self.rows:
+            yield self.point(int(row))
+
+
+def design_points(design: Design, space: FactorSpace, seed: int, replicates: int) -> DesignPoints:
     """Return the points of ``design`` with applied (rounded) values of the real factors."""
     if replicates < 1:
         raise PeersimInputError(f"`replicates` must be at least 1, got {replicates}")
-    real = design.X[:, :-1]
-    return [
-        Point(i, space.values(real[i]), int(design.stream[i]), seed, replicates) for i in range(design.points)
-    ]
+    return DesignPoints(design, space, seed, replicates)
 
 
 def evaluate(
@@ -222,6 +277,8 @@ def evaluate(
     points: Sequence[Point],
     executor: Executor | None = None,
     on_done: Callable[[int], None] | None = None,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
+    keep: Callable[[int, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Evaluate ``target`` at every point through ``executor``.
 
@@ -230,17 +287,24 @@ def evaluate(
     target
         What to evaluate.
     points
-        Sample points (see :func:`design_points`).
+        Sample points (see :func:`design_points`), all with the same replicates.
     executor
         Any :class:`peersim.executor.Executor`; defaults to running in this process.
     on_done
-        Called with each finished point's index (progress display).
+        Called with each newly finished point's index (progress display).
+    known
+        Outputs already held (kept by an earlier run): an array shaped like the
+        result and a boolean array saying which rows of it are held. Those
+        points are not run again.
+    keep
+        Called with each newly finished point's index and outputs, as it finishes.
 
     Returns
     -------
     numpy.ndarray
-        Outputs, shape ``(points, replicates, outputs)``. Results are placed by
-        point index, so they never depend on the executor or completion order.
+        Outputs, shape ``(points, replicates, outputs)``, row ``i`` for ``points[i]``.
+        Results are placed by point, so they never depend on the executor, the
+        completion order or which points were known.
 
     Raises
     ------
@@ -250,18 +314,26 @@ def evaluate(
     if not points:
         return np.empty((0, 0, len(target.outputs)))
     replicates = points[0].replicates
-    Y = np.full((len(points), replicates, len(target.outputs)), np.nan)
+    shape = (len(points), replicates, len(target.outputs))
+    if known is None:
+        Y, missing = np.full(shape, np.nan), np.arange(len(points))
+    else:
+        Y, missing = known[0].copy(), np.flatnonzero(~known[1])
     failures: list[TaskFailure] = []
     own = executor is None
     runner = LocalExecutor(1) if executor is None else executor
     try:
-        for index, outcome in runner.imap_unordered(target.evaluate, _Tasks(target, points)):
+        tasks = _Tasks(target, _Subset(points, missing))
+        for index, outcome in runner.imap_unordered(target.evaluate, tasks):
+            row = int(missing[index])
             if isinstance(outcome, TaskFailure):
-                failures.append(outcome)
+                failures.append(TaskFailure(points[row].index, outcome.error, outcome.traceback))
             else:
-                Y[index] = outcome
+                Y[row] = outcome
+                if keep is not None:
+                    keep(points[row].index, Y[row])
             if on_done is not None:
-                on_done(index)
+                on_done(points[row].index)
     finally:
         if own:
             runner.close()
@@ -272,3 +344,23 @@ def evaluate(
             f"{first.error}\n{first.traceback}"
         )
     return Y
+
+
+class _Subset(Sequence[Point]):
+    """Some of the points of a sequence, by position (a design's rows stay an array)."""
+
+    def __init__(self, points: Sequence[Point], positions: np.ndarray) -> None:
+        self._points = points
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    @overload
+    def __getitem__(self, index: int) -> Point: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Point]: ...
+    def __getitem__(self, index: int | slice) -> Point | Sequence[Point]:
+        if isinstance(index, slice):
+            return [self._points[int(i)] for i in self._positions[index]]
+        return self._points[int(self._positions[index])]

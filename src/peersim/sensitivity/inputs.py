@@ -52,6 +52,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field, ValidationError
 
 from peersim.core.parameters import MECHANISM_PARAMS, SITE_PARAMS, ParamSpec
@@ -134,6 +135,15 @@ class Factor:
             return 1.0 if sampled >= 0.5 * (self.low + self.high) else 0.0
         return float(sampled)
 
+    def values_of(self, sampled: np.ndarray) -> np.ndarray:
+        """:meth:`value` of every number of ``sampled`` at once (the same numbers, as an array)."""
+        column = np.asarray(sampled, dtype=np.float64)
+        if self.kind == "integer":
+            return np.clip(np.floor(column + 0.5), self.low, self.high)
+        if self.kind == "binary":
+            return np.where(column >= 0.5 * (self.low + self.high), 1.0, 0.0)
+        return column.copy()
+
 
 @dataclass(frozen=True)
 class FactorSpace:
@@ -173,6 +183,10 @@ class FactorSpace:
     def values(self, sampled: Any) -> tuple[float, ...]:
         """Return applied values (rounded where needed) for one sampled row of the real factors."""
         return tuple(f.value(float(x)) for f, x in zip(self.factors, sampled, strict=True))
+
+    def applied(self, sampled: np.ndarray) -> np.ndarray:
+        """Return the applied values of many sampled rows (rows x factors), like :meth:`values`."""
+        return np.column_stack([f.values_of(sampled[:, j]) for j, f in enumerate(self.factors)])
 
 
 def apply_point(

@@ -7,25 +7,9 @@ from pathlib import Path
 
 from peersim.io.files import OutputDirectory, save_figure, write_parquet, write_text
 from peersim.sensitivity.figures import sensitivity_figure
-from peersim.sensitivity.workflow import SensitivityResult
+from peersim.sensitivity.result import TABLE_NAMES, SensitivityResult, figure_name, sensitivity_files
 
-TABLE_NAMES = ("indices", "screening", "diagnostics")
-
-
-def sensitivity_files(method: str) -> tuple[str, ...]:
-    """Files ``peersim sensitivity --out`` writes for ``method``."""
-    return (
-        *(f"{name}.csv" for name in TABLE_NAMES),
-        *(f"{name}.parquet" for name in TABLE_NAMES),
-        "samples.parquet",
-        "sensitivity.json",
-        figure_name(method),
-    )
-
-
-def figure_name(method: str) -> str:
-    """File name of the figure of ``method``."""
-    return f"{method}.png"
+__all__ = ["TABLE_NAMES", "figure_name", "sensitivity_files", "write_sensitivity_outputs"]
 
 
 def write_sensitivity_outputs(

@@ -193,7 +193,7 @@ def test_a_refused_write_keeps_the_store_consistent_and_resumable(
     assert raised.value.replicates == 1
     assert "the store keeps 1 replicate(s)" in message, message
     assert "File too large" in message, message
-    assert f"run again with `out` {store.path} to resume" in message, message
+    assert "run the same command again to resume" in message, message
     # Nothing of the refused batch is left, and readers see the one committed replicate.
     assert sorted(p.name for p in (store.path / "timeseries").iterdir()) == ["part-000000.parquet"]
     assert RunStore.open(store.path).completed() == {0}
@@ -235,7 +235,7 @@ def test_the_cli_exits_4_naming_what_the_store_keeps_when_the_disk_refuses(
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("peersim: error: --out store: new replicates could not be written"), line
     assert "the store keeps 1 replicate(s)" in line, line
-    assert "run again with --out store to resume" in line, line
+    assert "run the same command again to resume" in line, line
     assert RunStore.open(tmp_path / "store").completed() == {0}
 
 

@@ -96,6 +96,6 @@ class StoreNotWritten(OutputsNotWritten):
         Exception.__init__(
             self,
             f"`out` {path}: {what} could not be written ({where}{reason}); the store keeps "
-            f"{replicates} replicate(s) and is consistent. Make room and run again with `out` {path} "
-            "to resume",
+            f"{replicates} replicate(s) and is consistent. Make room and run the same command "
+            "again to resume",
         )

@@ -584,6 +584,11 @@ def _new_manifest(
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     file = path / MANIFEST
+    if path.is_file():
+        raise RunStoreError(
+            f"{path}: is a file, not a run store; a run store is the directory that `peersim run "
+            "--out DIR` writes"
+        )
     if not file.is_file():
         raise RunStoreError(
             f"{path}: not a run store (no {MANIFEST}); create one by running an ensemble with `out` {path}"

@@ -388,9 +388,15 @@ def _negative_cost(problem: Problem) -> str | None:
 
 
 def _out_of_range(problem: Problem) -> str | None:
-    if problem.kind in RANGE_KINDS:
-        return f"{problem.path}: {problem.given!r} is out of range ({problem.message.lower()})"
-    return None
+    if problem.kind not in RANGE_KINDS:
+        return None
+    if problem.loc and problem.loc[0] == "unit_costs":
+        return (
+            f"{problem.path}: {problem.shown} is out of range; allowed 0 to {MAX_UNIT_COST:g} "
+            "(a larger unit cost is a typing slip)"
+        )
+    bound = problem.message.lower().replace("input should be ", "must be ")
+    return f"{problem.path}: {problem.shown} is out of range ({bound})"
 
 
 # ---------------------------------------------------------------------------

@@ -20,7 +20,10 @@ Add a case by adding a row to :data:`CASES`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -316,10 +319,6 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _main(argv: list[str], cwd: Path) -> tuple[int, str, str]:
     """Run the console entry in ``cwd`` with ``argv``; return exit status, stdout and stderr."""
-    import contextlib
-    import io
-    import os
-
     out, err = io.StringIO(), io.StringIO()
     previous = (sys.argv, os.getcwd())
     sys.argv = ["peersim", *argv]

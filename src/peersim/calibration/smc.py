@@ -83,6 +83,7 @@ from peersim.executor import (
     Progress,
     deferred_interrupts,
     no_progress,
+    sigint_ignored,
 )
 from peersim.io.estimates import Workload
 from peersim.io.files import check_writable
@@ -493,7 +494,7 @@ class _StopOnInterrupt:
     ) -> Literal[False]:
         if value is None or not _caused_by_interrupt(value):
             return False
-        with hold_interrupts():
+        with sigint_ignored():
             error = self._stopped()
         raise error from None
 
@@ -508,24 +509,6 @@ def stop_on_interrupt(stopped: Callable[[], Interrupted]) -> contextlib.Abstract
     runs under :func:`peersim.executor.deferred_interrupts`.
     """
     return _StopOnInterrupt(stopped)
-
-
-@contextmanager
-def hold_interrupts() -> Iterator[None]:
-    """Let a short final step (writing the outputs) finish even if Ctrl-C comes meanwhile.
-
-    Ctrl-C during the block is ignored: the work is done and its files are
-    written whole, which loses less than stopping halfway through them would.
-    Outside the main thread nothing is done.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _caused_by_interrupt(error: BaseException | None) -> bool:

@@ -43,14 +43,21 @@ from peersim.calibration.smc import (
     check_db,
     completed_generations,
     fingerprint,
-    hold_interrupts,
     resume_advice,
     run_abc,
     stop_on_interrupt,
 )
 from peersim.core.scenario import Scenario
 from peersim.errors import Interrupted, PeersimInputError
-from peersim.executor import Backend, Executor, Progress, executor_for, make_executor, no_progress
+from peersim.executor import (
+    Backend,
+    Executor,
+    Progress,
+    executor_for,
+    make_executor,
+    no_progress,
+    sigint_ignored,
+)
 from peersim.io.estimates import Workload
 from peersim.io.files import OutputDirectory, save_figure, write_parquet, write_text
 from peersim.io.provenance import package_version
@@ -320,7 +327,7 @@ def calibrate(
                 outcome.populations,
             )
 
-        with hold_interrupts():
+        with sigint_ignored():
             written = OutputDirectory(out, force).write_all(write)
     return CalibrationRun(outcome, result, written)
 
@@ -410,7 +417,7 @@ def check_posterior(
                 "seed": seed,
                 "peersim": package_version(),
             }
-            with hold_interrupts():
+            with sigint_ignored():
                 written = OutputDirectory(out, force).write_all(
                     lambda directory: write_check(
                         directory.path, result, problem.targets, problem.priors, summary, "Posterior check"

@@ -23,6 +23,7 @@ discards it. Nothing is written until the first rows are kept.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -48,6 +49,14 @@ FLUSH_SECONDS = 2.0
 """Longest time (seconds) finished rows wait in memory before they are written as a part."""
 MAX_PARTS = 64
 """Parts beyond which :meth:`Checkpoint.flush` merges them all into one."""
+
+
+def digest(*parts: bytes) -> str:
+    """Return a 16-hex-digit SHA-256 digest of ``parts``."""
+    hashed = hashlib.sha256()
+    for part in parts:
+        hashed.update(part)
+    return hashed.hexdigest()[:16]
 
 
 class Checkpoint:

@@ -19,7 +19,6 @@ with other ones reuses what is kept.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from peersim.io.checkpoint import Checkpoint
+from peersim.io.checkpoint import Checkpoint, digest
 from peersim.io.provenance import model_source_digest, package_version
 from peersim.planning.evaluate import OUTCOMES, OutcomeStore, PlanTaskOutput
 from peersim.planning.levers import PlanSpec
@@ -50,19 +49,12 @@ LABELS: dict[str, str] = {
 """How a refusal names each field of the key."""
 
 
-def _digest(*parts: bytes) -> str:
-    hashed = hashlib.sha256()
-    for part in parts:
-        hashed.update(part)
-    return hashed.hexdigest()[:16]
-
-
 def posterior_digest(posterior: Posterior | None) -> str | None:
     """Return a digest of what a posterior draws (particles, weights, fixed values); ``None`` for none."""
     if posterior is None:
         return None
     particles = posterior.particles
-    return _digest(
+    return digest(
         json.dumps(list(map(str, particles.columns))).encode(),
         np.ascontiguousarray(particles.to_numpy(dtype=np.float64)).tobytes(),
         np.ascontiguousarray(posterior.weights, dtype=np.float64).tobytes(),
@@ -79,7 +71,7 @@ def plan_key(
         "site": site_name,
         "site_hash": site_hash,
         "plans": len(plans),
-        "grid": _digest("\n".join(p.scenario.hash for p in plans).encode()),
+        "grid": digest("\n".join(p.scenario.hash for p in plans).encode()),
         "seed": int(seed),
         "posterior": posterior_digest(posterior),
         "peersim": package_version(),

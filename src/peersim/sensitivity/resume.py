@@ -18,14 +18,13 @@ unless ``force``.
 
 from __future__ import annotations
 
-import hashlib
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from peersim.io.checkpoint import Checkpoint
+from peersim.io.checkpoint import Checkpoint, digest
 from peersim.io.provenance import model_source_digest, package_version
 from peersim.sensitivity.design import Design
 from peersim.sensitivity.evaluate import Target
@@ -55,14 +54,6 @@ LABELS: dict[str, str] = {
     "salib": "SALib version",
 }
 """How a refusal names each field of the key."""
-
-
-def digest(*parts: bytes) -> str:
-    """Return a 16-hex-digit SHA-256 digest of ``parts``."""
-    hashed = hashlib.sha256()
-    for part in parts:
-        hashed.update(part)
-    return hashed.hexdigest()[:16]
 
 
 def analysis_key(

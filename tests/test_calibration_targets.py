@@ -99,7 +99,7 @@ def test_default_targets_bind_to_the_default_scenario() -> None:
         "control_readmission",
         "itt_odds_ratio",
         "engaged_share",
-        "engaged_readmitted_less",
+        "engaged_benefit_cace",
         "engagement_high_vs_low_sites",
         "fidelity_high_vs_low_sites",
     ]

@@ -47,6 +47,22 @@ METRICS: dict[str, str] = {
     "readmission_rate_not_engaged": "12-month readmission of not-engaged participants (0-1)",
     "itt_odds_ratio": "Intention-to-treat odds ratio of readmission, peer support vs usual care",
     "itt_risk_difference": "Intention-to-treat risk difference of readmission (peer support - usual care)",
+    "engaged_vs_control_difference": (
+        "Readmission of engaged participants minus the usual care arm (-1 to 1; a naive contrast, "
+        "confounded by who engages)"
+    ),
+    "engaged_vs_not_engaged_difference": (
+        "Readmission of engaged minus not-engaged participants, within the peer support arm "
+        "(-1 to 1; confounded by selection into engagement, not an effect)"
+    ),
+    "cace_risk_difference": (
+        "Complier-average causal effect: the intention-to-treat risk difference divided by the "
+        "share engaged, as a trial analyst computes it (risk difference; can pass -1 when few engage)"
+    ),
+    "true_effect_engaged": (
+        "The model's true effect on the engaged: their readmission minus their own usual-care "
+        "counterfactual (-1 to 1; known only inside the model)"
+    ),
     "pw_strain": "Mean peer worker strain over the delivery phase (0-1)",
     "vacancy_weeks": "Peer worker post-weeks left vacant",
     "supervision_sessions": "Supervision sessions delivered",
@@ -64,6 +80,10 @@ _NOT_SHARES: dict[str, tuple[float, float]] = {
     "contacts_before_discharge": (0.0, _UNBOUNDED),
     "itt_odds_ratio": (0.0, _UNBOUNDED),
     "itt_risk_difference": (-1.0, 1.0),
+    "engaged_vs_control_difference": (-1.0, 1.0),
+    "engaged_vs_not_engaged_difference": (-1.0, 1.0),
+    "cace_risk_difference": (-_UNBOUNDED, _UNBOUNDED),
+    "true_effect_engaged": (-1.0, 1.0),
 }
 
 METRIC_RANGES: dict[str, tuple[float, float]] = {
@@ -75,9 +95,38 @@ a target outside them could never be met."""
 
 
 def range_text(bounds: tuple[float, float]) -> str:
-    """``0 to 1`` or ``0 or more`` for a range of :data:`METRIC_RANGES`."""
+    """``0 to 1``, ``0 or more`` or ``any value`` for a range of :data:`METRIC_RANGES`."""
     low, high = bounds
+    if low == -_UNBOUNDED and high == _UNBOUNDED:
+        return "any value"
     return f"{low:g} or more" if high == _UNBOUNDED else f"{low:g} to {high:g}"
+
+
+HIGHER_IS_BETTER: dict[str, bool | None] = {
+    **{metric: True for metric in METRICS},
+    "participants": None,
+    "engaged_vs_not_engaged_difference": None,
+    **{
+        metric: False
+        for metric in (
+            "readmission_rate_intervention",
+            "readmission_rate_control",
+            "readmission_rate_engaged",
+            "readmission_rate_not_engaged",
+            "itt_odds_ratio",
+            "itt_risk_difference",
+            "engaged_vs_control_difference",
+            "cace_risk_difference",
+            "true_effect_engaged",
+            "pw_strain",
+            "vacancy_weeks",
+        )
+    },
+}
+"""Which direction of each headline metric counts as better for a what-if: ``True`` when a
+rise is an improvement (engagement, fidelity, contacts, acceptance, supervision), ``False``
+when a fall is (readmission, its effects and odds ratio, strain, vacancy), ``None`` when
+neither is (the number of participants; the within-arm gap, which measures selection)."""
 
 
 TIMESERIES_METRICS: tuple[str, ...] = (

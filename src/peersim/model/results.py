@@ -51,12 +51,13 @@ def collect(model: PeerSupportModel) -> RunResult:
     site = p.site
     ps = p.offered.astype(float)
     engaged = p.contacts >= spec.protocol.engaged_min_contacts
+    counterfactual = usual_care_readmitted(p, model.setup)
     if spec.mode == "trial":
         uc = (~p.offered).astype(float)
         uc_readmitted = p.readmitted
     else:
         uc = np.ones(len(p))
-        uc_readmitted = usual_care_readmitted(p, model.setup)
+        uc_readmitted = counterfactual
 
     n_ps = _per_site(site, ps, n_sites)
     n_uc = _per_site(site, uc, n_sites)
@@ -64,6 +65,7 @@ def collect(model: PeerSupportModel) -> RunResult:
     readm_ps = _per_site(site, ps * p.readmitted, n_sites)
     readm_uc = _per_site(site, uc * uc_readmitted, n_sites)
     readm_eng = _per_site(site, ps * engaged * p.readmitted, n_sites)
+    readm_eng_uc = _per_site(site, ps * engaged * counterfactual, n_sites)
     contacts = _per_site(site, ps * p.contacts, n_sites)
     pre = _per_site(site, ps * p.contacts_pre_discharge, n_sites)
 
@@ -96,19 +98,25 @@ def collect(model: PeerSupportModel) -> RunResult:
 
     rate_ps = _ratio(readm_ps, n_ps)
     rate_uc = _ratio(readm_uc, n_uc)
+    rate_eng = _ratio(readm_eng, n_eng)
+    engagement = _ratio(n_eng, n_ps)
     values: dict[str, np.ndarray] = {
         "participants": _per_site(site, np.ones(len(p)), n_sites),
-        "engagement_rate": _ratio(n_eng, n_ps),
+        "engagement_rate": engagement,
         "mean_contacts": _ratio(contacts, n_ps),
         "contacts_before_discharge": _ratio(pre, n_ps),
         "fidelity_index": fidelity.mean(axis=0),
         **{f"fidelity_{d}": fidelity[i] for i, d in enumerate(FIDELITY_DOMAINS)},
         "readmission_rate_intervention": rate_ps,
         "readmission_rate_control": rate_uc,
-        "readmission_rate_engaged": _ratio(readm_eng, n_eng),
+        "readmission_rate_engaged": rate_eng,
         "readmission_rate_not_engaged": _ratio(readm_ps - readm_eng, n_ps - n_eng),
         "itt_odds_ratio": odds_ratio(readm_ps, n_ps, readm_uc, n_uc),
         "itt_risk_difference": rate_ps - rate_uc,
+        "engaged_vs_control_difference": rate_eng - rate_uc,
+        "engaged_vs_not_engaged_difference": rate_eng - _ratio(readm_ps - readm_eng, n_ps - n_eng),
+        "cace_risk_difference": _ratio(rate_ps - rate_uc, engagement),
+        "true_effect_engaged": _ratio(readm_eng - readm_eng_uc, n_eng),
         "pw_strain": strain_mean,
         "vacancy_weeks": vacancy,
         "supervision_sessions": supervision,
@@ -165,7 +173,7 @@ def collect(model: PeerSupportModel) -> RunResult:
             "disengaged": p.disengaged,
             "readmitted": p.readmitted,
             "readmit_week": p.readmit_week,
-            "readmitted_usual_care": usual_care_readmitted(p, model.setup),
+            "readmitted_usual_care": counterfactual,
         }
     )
     root = model.seed_sequence

@@ -2,15 +2,17 @@
 
 Run by hand (not a test)::
 
-    .venv/bin/python benchmarks/bench_plan.py [--replicates 40] [--jobs 2] [--repeats 1]
+    .venv/bin/python benchmarks/bench_plan.py [--replicates 40] [--jobs 2] [--repeats 1] [--no-posterior]
 
 It runs the real command in a subprocess, as a user would::
 
     peersim plan scenarios/new_site_example.toml --costs scenarios/costs_default.toml \\
         --budget 100000 --target engagement_rate>=0.5 --replicates 40 --jobs 2 --json
 
-and, in this process, times single ``peersim.run`` calls of the example site
-(the baseline, measured in the same session). It prints the median wall time of
+(mechanism strengths drawn from the shipped posterior, the command's default;
+``--no-posterior`` passes ``--no-posterior`` on, for the scenario's point
+values) and, in this process, times single runs of the example site the same
+way, one posterior draw each (the baseline, measured in the same session). It prints the median wall time of
 the command, the model runs it made (from its JSON), runs per second, the
 ideal time (runs x median single run / jobs) and the ratio of the two, and the
 load average before and after: the machine may be shared, and a load above the
@@ -29,9 +31,10 @@ import sys
 import time
 from pathlib import Path
 
-from peersim import run
 from peersim.core.scenario_files import load_scenario
 from peersim.core.streams import replicate_seed
+from peersim.simulation import Runner
+from peersim.uncertainty import resolve_posterior
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "scenarios" / "new_site_example.toml"
@@ -45,8 +48,9 @@ def load() -> str:
     return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def single_runs(repeats: int) -> list[float]:
+def single_runs(repeats: int, use_posterior: bool) -> list[float]:
     scenario = load_scenario(EXAMPLE)
+    run = Runner(resolve_posterior(None, use_posterior))
     run(scenario, 0)  # warm-up
     times = []
     for index in range(repeats):
@@ -56,7 +60,7 @@ def single_runs(repeats: int) -> list[float]:
     return times
 
 
-def plan_once(replicates: int, jobs: int, seed: int) -> tuple[float, dict[str, object]]:
+def plan_once(replicates: int, jobs: int, seed: int, use_posterior: bool) -> tuple[float, dict[str, object]]:
     command = [
         sys.executable,
         "-m",
@@ -76,6 +80,7 @@ def plan_once(replicates: int, jobs: int, seed: int) -> tuple[float, dict[str, o
         "--seed",
         str(seed),
         "--json",
+        *([] if use_posterior else ["--no-posterior"]),
     ]
     env = {**os.environ, "MPLBACKEND": "Agg"}
     start = time.perf_counter()
@@ -92,14 +97,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="--jobs of the plan (default 2)")
     parser.add_argument("--repeats", type=int, default=1, help="timed plans (default 1; each takes minutes)")
     parser.add_argument("--single", type=int, default=20, help="timed single runs for the baseline")
+    parser.add_argument(
+        "--no-posterior", action="store_true", help="the scenario's point values, not the shipped posterior"
+    )
     args = parser.parse_args()
+    use_posterior = not args.no_posterior
 
     before = load()
-    baseline = statistics.median(single_runs(args.single))
+    baseline = statistics.median(single_runs(args.single, use_posterior))
     timings = []
     document: dict[str, object] = {}
     for repeat in range(args.repeats):
-        seconds, document = plan_once(args.replicates, args.jobs, seed=repeat)
+        seconds, document = plan_once(args.replicates, args.jobs, repeat, use_posterior)
         timings.append(seconds)
     after = load()
     wall = statistics.median(timings)
@@ -109,6 +118,9 @@ def main() -> None:
     assert isinstance(search, dict)
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs")
     print(f"load average (1, 5, 15 min) before {before}; after {after}")
+    posterior = document["posterior"]
+    assert isinstance(posterior, dict)
+    print(f"mechanism strengths: {posterior['source'] or posterior['note']}")
     print(f"single run of the example site      median {baseline * 1e3:7.1f} ms ({args.single} runs)")
     print(
         f"peersim plan (--replicates {args.replicates}, --jobs {args.jobs})  median {wall:7.1f} s "

@@ -170,9 +170,9 @@ GOLDEN_REPORT = (
     "- **effective_sample_size**: 12.3\n"
     "- **sampler**: pyabc SingleCoreSampler (reproducible)\n"
     "\n"
-    "**Few effective particles (ESS 12.3 < 50):** the posterior rests on a handful of particles, "
-    "so its intervals and spread ratios are rough. Raise --population (and --generations) for "
-    "results to rely on.\n"
+    "**Few effective particles (ESS 12.3 < 50):** the posterior rests on a handful of particles, so "
+    "its intervals and spread ratios are rough. Raise --population (and --generations) for results "
+    "to rely on.\n"
     "\n"
     "## Targets\n"
     "\n"
@@ -190,40 +190,68 @@ GOLDEN_REPORT = (
     "\n"
     "## Parameters: prior against posterior\n"
     "\n"
-    "Spread ratio = weighted posterior SD / prior SD; above 0.8 the targets did not inform the "
-    "parameter (informed = no). Intervals are the weighted 5th-95th percentiles.\n"
+    "Spread ratio = weighted posterior SD / prior SD: up to 0.5 the parameter is identified, up to "
+    "0.8 partly informed, above 0.8 the targets did not inform it and it stays at its prior "
+    "(informed = no). A parameter a target sets directly (`set_by`) is narrowed only because that "
+    "target feeds it straight back: an input in disguise, not something the calibration learnt. "
+    "Intervals are the weighted 5th-95th percentiles.\n"
     "\n"
     "| parameter | prior_low | prior_high | posterior_mean | posterior_q05 | posterior_q95 | "
-    "spread_ratio | informed |\n"
-    "|---|---|---|---|---|---|---|---|\n"
-    "| p_attend_base | 0.300 | 0.950 | 0.600 | 0.350 | 0.900 | 0.950 | no |\n"
-    "| p_readmit_12m_usual_care | 0.300 | 0.700 | 0.500 | 0.450 | 0.550 | 0.250 | yes |\n"
+    "spread_ratio | informed | verdict |\n"
+    "|---|---|---|---|---|---|---|---|---|\n"
+    "| p_attend_base | 0.300 | 0.950 | 0.600 | 0.350 | 0.900 | 0.950 | no | not informed: stays at "
+    "its prior |\n"
+    "| p_readmit_12m_usual_care | 0.300 | 0.700 | 0.500 | 0.450 | 0.550 | 0.250 | yes | identified "
+    "only because a target sets it directly (an input in disguise) |\n"
     "\n"
     "Not informed: p_attend_base.\n"
     "\n"
+    "Set directly by a target (inputs in disguise): p_readmit_12m_usual_care (by control).\n"
+    "\n"
     "![Prior against posterior marginals](marginals.png)\n"
     "\n"
-    "## Posterior predictive check\n"
+    "## Prior and posterior predictive check\n"
     "\n"
-    "Each draw is one replicate as `peersim run` with this posterior makes it (one study-sized "
-    "run, its mechanisms drawn from the posterior). Point targets pass when the observed value "
-    "lies in the simulated 95% interval; ordinal targets when at least 50% of draws meet them. "
-    "`share_meeting`: share of draws inside the observed interval (point) or meeting the "
-    "constraint (ordinal); `prior_share_meeting`: the same for draws from the priors (same "
-    "seeds), i.e. before calibration. A target that most prior draws already meet carried little "
-    "information.\n"
+    "Each posterior draw is one replicate as `peersim run` with this posterior makes it (one "
+    "study-sized run, its mechanisms drawn from the posterior); each prior draw is the same "
+    "replicate with its mechanisms drawn from the priors instead, i.e. before calibration. The same "
+    "rule judges both: a point target passes when the observed value lies in the simulated 95% "
+    "interval (median [2.5th, 97.5th percentiles] shown); an ordinal target when at least 50% of "
+    "draws meet it. `meets`: share of draws inside the observed interval (point) or meeting the "
+    "constraint (ordinal). `observed pctl`: where a point observation falls among the draws (percent "
+    "of draws below it); for an ordinal target the share meeting is where it falls.\n"
     "\n"
-    "| target | kind | observed | confidence | simulated_median | simulated_lo | simulated_hi | "
-    "share_meeting | prior_share_meeting | passed |\n"
-    "|---|---|---|---|---|---|---|---|---|---|\n"
-    "| control | point | 0.35 [0.25, 0.45] | A | 0.340 | 0.230 | 0.450 | 0.900 | 0.400 | yes |\n"
-    "| nhs_engages_more | ordinal | >= 0 | V | - | - | - | 0.000 | 0.000 | no |\n"
+    "Verdict: a target the priors already pass, whose share meeting the posterior raises by less "
+    "than 0.10, is `already met`: it cannot fail the check, so it taught the calibration little or "
+    "nothing. A target no more than 1% of the prior draws meet (its prior check failing) is flagged "
+    "`PRIORS CANNOT MEET`.\n"
     "\n"
-    "1 of 2 targets pass.\n"
+    "| target | kind | observed | confidence | prior median [95%] | prior meets | prior pass | "
+    "posterior median [95%] | posterior meets | posterior pass | observed pctl prior / posterior | "
+    "verdict | flag |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    "| control | point | 0.35 [0.25, 0.45] | A | 0.400 [0.200, 0.600] | 0.400 | yes | 0.340 [0.230, "
+    "0.450] | 0.900 | yes | 25 / 55 | informative |  |\n"
+    "| nhs_engages_more | ordinal | >= 0 | V | - | 0.000 | no | - | 0.000 | no | - | missed | PRIORS "
+    "CANNOT MEET |\n"
     "\n"
-    "![Posterior predictive check](ppc.png)\n"
+    "- **informative**: the priors miss it (or meet it in clearly fewer draws) and the posterior "
+    "meets it: it informed the calibration.\n"
+    "- **missed**: the posterior fails it: the calibrated model cannot meet it.\n"
+    "\n"
+    "1 of 2 targets pass the posterior predictive check; 1 of 2 already pass under the priors.\n"
+    "\n"
+    "0 of 2 targets were already met under the priors: they did not inform the calibration.\n"
+    "\n"
+    "Missed (the calibrated model cannot meet them): nhs_engages_more.\n"
+    "\n"
+    "FLAG nhs_engages_more: the priors cannot meet it: almost no prior predictive draw does, so the "
+    "calibration, which starts from the priors, can hardly reach it; check the target or widen the "
+    "priors.\n"
+    "\n"
+    "![Prior and posterior predictive check](ppc.png)\n"
 )
-"""What :func:`test_the_report_reads_as_before` renders, as peersim 0.1 wrote it with hand-built strings."""
+"""What :func:`test_the_report_reads_as_before` renders: prior and posterior predictive side by side."""
 
 
 def test_the_report_reads_as_before() -> None:
@@ -259,6 +287,7 @@ def test_the_report_reads_as_before() -> None:
             "informed": [False, True],
         }
     )
+    nan = np.nan
     ppc = pd.DataFrame(
         {
             "target": ["control", "nhs_engages_more"],
@@ -266,13 +295,24 @@ def test_the_report_reads_as_before() -> None:
             "observed": ["0.35 [0.25, 0.45]", ">= 0"],
             "confidence": ["A", "V"],
             "weight": [2.0, 1.0],
-            "simulated_median": [0.34, np.nan],
-            "simulated_lo": [0.23, np.nan],
-            "simulated_hi": [0.45, np.nan],
-            "share_meeting": [0.9, 0.0],
+            "sets_parameter": ["p_readmit_12m_usual_care", ""],
+            "prior_median": [0.40, nan],
+            "prior_lo": [0.20, nan],
+            "prior_hi": [0.60, nan],
             "prior_share_meeting": [0.4, 0.0],
+            "prior_passed": [True, False],
+            "prior_percentile": [25.0, nan],
+            "posterior_median": [0.34, nan],
+            "posterior_lo": [0.23, nan],
+            "posterior_hi": [0.45, nan],
+            "posterior_share_meeting": [0.9, 0.0],
+            "posterior_passed": [True, False],
+            "posterior_percentile": [55.0, nan],
+            "prior_n_draws": [10, 0],
             "n_draws": [10, 0],
-            "passed": [True, False],
+            "share_gain": [0.5, 0.0],
+            "verdict": ["informative", "missed"],
+            "prior_cannot_meet": [False, True],
         }
     )
     text = report_markdown(
@@ -296,13 +336,17 @@ def test_check_posterior_writes_the_report(tmp_path: Path) -> None:
     result, written = check_posterior(AT_DEFAULTS, problem, draws=10, seed=2, out=tmp_path)
     assert sorted(p.name for p in written) == sorted(CHECK_FILES)
     report = (tmp_path / "report.md").read_text()
-    assert "## Posterior predictive check" in report
-    assert "| control_impossible | point | 0.95 [0.9, 0.99] |" in report
-    assert f"{int(result.ppc['passed'].sum())} of 4 targets pass." in report
+    assert "## Prior and posterior predictive check" in report
+    row = next(line for line in report.splitlines() if line.startswith("| control_impossible | point |"))
+    assert row.endswith("| missed | PRIORS CANNOT MEET |")  # no draw reaches 0.9 in 26 weeks
+    passed = int(result.ppc["passed"].sum())
+    assert f"{passed} of 4 targets pass the posterior predictive check" in report
     # The prior predictive runs on the same replicate seeds, for comparison.
     assert set(result.draws["draws_from"]) == {"posterior", "prior"}
-    prior_share = result.ppc.set_index("target")["prior_share_meeting"]
-    assert prior_share["control_impossible"] == 0.0  # no prior value reaches 0.9 in 26 weeks
+    table = result.ppc.set_index("target")
+    assert table.loc["control_impossible", "prior_share_meeting"] == 0.0  # none reaches 0.9 in 26 weeks
+    assert table.loc["control_impossible", "prior_cannot_meet"]
+    assert table.loc["control_impossible", "verdict"] == "missed"
     with pytest.raises(PeersimInputError, match="already holds"):
         check_posterior(AT_DEFAULTS, problem, draws=10, seed=2, out=tmp_path)
 

@@ -106,9 +106,13 @@ def test_default_targets_bind_to_the_default_scenario() -> None:
     high, low = bound.targets[4].selectors
     assert high.sites == ("urban_nhs_a", "urban_nhs_b", "urban_nhs_c")
     assert low.sites == ("urban_nfp_d", "rural_nfp_f", "rural_nfp_g")
-    # Every [A] figure carries an interval, every [V] target is a direction only.
+    # Every [V] target is a direction only; every [A] figure carries an interval, except the
+    # CACE direction, whose source gives a direction second-hand and no figure to widen.
     for target in target_set.targets:
-        assert target.is_ordinal == (target.confidence == "V"), target.name
+        if target.confidence == "V" or target.name == "engaged_benefit_cace":
+            assert target.is_ordinal, target.name
+        else:
+            assert not target.is_ordinal, target.name
     assert build_priors(target_set).names == list(MECHANISM_PARAMS)
 
 

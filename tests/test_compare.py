@@ -6,6 +6,7 @@ import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,13 +14,13 @@ import pytest
 
 from conftest import TINY_TOML, run_peersim
 from peersim.core.overrides import ScenarioSource, load_source, parse_override
-from peersim.core.results import METRICS
+from peersim.core.results import HIGHER_IS_BETTER, METRICS
 from peersim.core.scenario import Scenario
 from peersim.core.scenario_files import parse_scenario, scenario_from_dict
 from peersim.ensemble.batches import EnsembleJob, MemorySink, run_ensembles
 from peersim.errors import ScenarioError
 from peersim.executor import LocalExecutor
-from peersim.stats import paired_differences, t_quantile
+from peersim.stats import PAIRED_COLUMNS, paired_differences, t_quantile
 
 SEED = 3
 
@@ -160,6 +161,8 @@ def test_cli_compare_and_set_errors(tmp_path: Path) -> None:
     assert all(v["difference"] == 0.0 and v["lo"] == 0.0 and v["hi"] == 0.0 for v in values)
     assert all(v["n"] == 4 for v in comparison["overall"].values() if v["difference"] is not None)
     assert document["posterior"] is None
+    assert "model noise only" in document["predictive_interval"]
+    assert_self_comparison(comparison)
     # With the shipped posterior both sides draw the same particle per replicate: still exactly zero.
     document = json.loads(results["self_posterior"].stdout)
     assert document["posterior"]["embedded_default"] is True
@@ -167,6 +170,8 @@ def test_cli_compare_and_set_errors(tmp_path: Path) -> None:
     values = [v for v in comparison["overall"].values() if v["difference"] is not None]
     assert values
     assert all(v["difference"] == 0.0 and v["lo"] == 0.0 and v["hi"] == 0.0 for v in values)
+    assert "posterior + model noise" in document["predictive_interval"]
+    assert_self_comparison(comparison)
 
     out = results["out"]
     assert out.returncode == 0, out.stderr
@@ -174,6 +179,7 @@ def test_cli_compare_and_set_errors(tmp_path: Path) -> None:
     assert "supervision_sessions" in out.stdout
     for name in ("compare.csv", "compare.json", "forest.png", "base/manifest.json", "tiny+set/manifest.json"):
         assert (tmp_path / "cmp" / name).is_file(), name
+    assert_compare_contract(out.stdout, tmp_path / "cmp")
 
     for name, fragments in {
         "range": [
@@ -193,6 +199,45 @@ def test_cli_compare_and_set_errors(tmp_path: Path) -> None:
         for fragment in fragments:
             assert fragment in lines[0], (fragment, lines[0])
         assert result.stdout == ""
+
+
+def assert_self_comparison(comparison: dict[str, Any]) -> None:
+    """A scenario against itself: predictive intervals [0, 0], no benefit anywhere (ties are none)."""
+    tables = [comparison["overall"], *comparison["sites"].values()]
+    values = [v for table in tables for v in table.values() if v["n"] >= 2]
+    assert len(values) > 40
+    assert all(v["predictive_lo"] == 0.0 and v["predictive_hi"] == 0.0 for v in values)
+    assert all(v["p_benefit"] == (None if v["higher_is_better"] is None else 0.0) for v in values)
+    assert all(v["p_harm"] == (None if v["higher_is_better"] is None else 0.0) for v in values)
+
+
+def assert_compare_contract(stdout: str, out: Path) -> None:
+    """compare.json, compare.csv and the table carry both intervals and P(benefit)."""
+    document = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    for key in ("interval", "predictive_interval", "p_benefit"):
+        assert isinstance(document[key], str), key
+    assert "exactly 0" in document["p_benefit"]
+    assert "not a benefit" in document["p_benefit"]
+    (comparison,) = document["comparisons"]
+    keys = {"base", "whatif", "difference", "lo", "hi", "predictive_lo", "predictive_hi", "p_benefit"}
+    keys |= {"p_harm"}
+    keys |= {"higher_is_better", "n"}
+    tables = [comparison["overall"], *comparison["sites"].values()]
+    assert set(comparison["sites"]) == {"north", "south"}
+    for table in tables:
+        for metric, values in table.items():
+            assert set(values) == keys, metric
+            assert values["higher_is_better"] == HIGHER_IS_BETTER[metric]
+    assert comparison["overall"]["readmission_rate_intervention"]["higher_is_better"] is False
+    assert comparison["overall"]["participants"]["p_benefit"] is None
+    csv = pd.read_csv(out / "compare.csv")
+    assert list(csv.columns) == PAIRED_COLUMNS
+    assert {"predictive_lo", "predictive_hi", "p_benefit", "p_harm"} <= set(csv.columns)
+    # The table: the predictive interval first, as the primary answer, then P(benefit) and the mean's.
+    header = next(line for line in stdout.splitlines() if line.startswith("metric"))
+    order = ["difference", "95% predictive interval", "P(benefit)", "interval of the mean", " n"]
+    assert [header.index(name) for name in order] == sorted(header.index(name) for name in order)
+    assert "95% predictive interval of the effect, posterior + model noise (the primary answer)" in stdout
 
 
 def test_compare_scenarios_pairs_replicates_and_posterior_draws(tiny_scenario: Scenario) -> None:

@@ -2,8 +2,8 @@
 
 The layers, lowest first: ``errors``; ``io``; ``core``; ``model``; the run and
 its uncertainty (``simulation``, ``uncertainty``, ``stats``, ``executor``);
-``ensemble``; the experiments (``sensitivity``, ``calibration``, ``planning``)
-and ``validation``, which checks the input files of them all; ``cli``. A module
+``ensemble``; the experiments (``sensitivity``, ``calibration``, ``planning``,
+``trials``) and ``validation``, which checks the input files of them all; ``cli``. A module
 may import its own layer and those below, never above.
 """
 
@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "sensitivity": 6,
     "calibration": 6,
     "planning": 6,
+    "trials": 6,
     "validation": 6,
     "cli": 7,
     "__main__": 8,
@@ -72,6 +73,12 @@ def graph() -> dict[str, set[str]]:
 def layer(module: str) -> int | None:
     parts = module.split(".")
     return LAYERS.get(parts[1]) if len(parts) > 1 else None
+
+
+def test_every_part_of_the_package_has_a_layer() -> None:
+    parts = {module.split(".")[1] for module in graph() if module.count(".") >= 1}
+    unplaced = sorted(parts - set(LAYERS) - {"__init__", "_compat", "data", "templates"})
+    assert not unplaced, f"add these to LAYERS: {unplaced}"
 
 
 def test_no_module_imports_a_higher_layer() -> None:

@@ -60,9 +60,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "--target",
             "engagement_rate>=0.4",
             *FAST,
+            # About the no-answer message, not the model's answer: the point values keep the plan it names
+            # fixed (with the shipped posterior the cheapest plan meeting the target is another one).
+            "--no-posterior",
         ),
         "out_refused": plan(*args, *FAST, "--out", "taken"),
         "out_force": plan(*args, *FAST, "--out", "taken", "--force", "--json"),
+        "no_posterior": plan(*args, *FAST, "--no-posterior", "--json"),
+        "posterior_and_no_posterior": plan(
+            *args, *FAST, "--posterior", "posterior.parquet", "--no-posterior"
+        ),
     }
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
@@ -88,6 +95,7 @@ def one_error_line(result: Result) -> str:
         ("unknown_lever", ("unknown_lever.toml", "levers.peer_worker_pay", "unknown lever", "caseload_cap")),
         ("unknown_metric", ("--target", "unknown metric 'happiness'", "engagement_rate")),
         ("trial_mode", ("trial.toml", "mode is 'trial'", "service mode")),
+        ("posterior_and_no_posterior", ("--posterior and --no-posterior contradict each other",)),
     ],
 )
 def test_bad_input_gives_one_clear_error(runs: dict[str, Any], name: str, fragments: tuple[str, ...]) -> None:
@@ -147,3 +155,24 @@ def test_out_writes_a_self_contained_report_and_refuses_to_overwrite(runs: dict[
     document = json.loads(forced.stdout)
     assert document["figures"] == ["frontier_engagement.png", "frontier_readmissions.png"]
     assert json.loads((report / "plan.json").read_text(encoding="utf-8")) == document
+
+
+def test_mechanisms_come_from_the_shipped_posterior_unless_no_posterior(runs: dict[str, Any]) -> None:
+    drawn, point = runs["out_force"], runs["no_posterior"]
+    assert drawn.returncode == 0, drawn.stderr
+    assert point.returncode == 0, point.stderr
+    with_posterior, without = json.loads(drawn.stdout)["posterior"], json.loads(point.stdout)["posterior"]
+    assert with_posterior["source"] == "<embedded default_posterior.parquet>"
+    assert with_posterior["embedded_default"] is True
+    assert with_posterior["particles"] > 1
+    assert with_posterior["effective_sample_size"] > 1
+    assert without["source"] is None
+    assert without["note"].startswith("no posterior: mechanism strengths at the scenario's point values")
+    # The same plan on the same seeds gives other outcomes when the mechanism strengths are drawn.
+    means = [json.loads(r.stdout)["prediction"]["metrics"]["engagement_rate"]["mean"] for r in (drawn, point)]
+    assert means[0] != means[1], means
+    # The terminal summary says where the mechanism strengths came from.
+    summary = runs["budget_below_current"].stdout
+    assert "no posterior (--no-posterior): mechanism strengths at the scenario's point values" in summary
+    markdown = (Path(runs["cwd"]) / "taken" / "plan.md").read_text(encoding="utf-8")
+    assert "`<embedded default_posterior.parquet>`" in markdown

@@ -159,6 +159,25 @@ def test_a_checkpoint_of_another_seed_is_refused_unless_forced(
     assert (out / "plan.md").is_file()
 
 
+def test_a_checkpoint_of_another_posterior_choice_is_refused_unless_forced(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # Kept with the shipped posterior (the default), resumed without one: the runs kept are other runs.
+    out = tmp_path / "plan"
+    stopped = _interrupt(files, out, stop_in("plan: screen", after=8))
+    assert stopped.kept > 0
+    with pytest.raises(PeersimInputError) as refused:
+        _interrupt(files, out, no_progress, use_posterior=False)
+    message = str(refused.value)
+    assert "checkpoint/ keeps the finished plan runs of other work" in message, message
+    assert "`posterior` (digest)" in message, message
+    with LocalExecutor(1) as executor:
+        forced = plan(prepare(*files, **OPTIONS, use_posterior=False), executor, out=out, force=True)
+    assert forced.resumed == 0
+    assert forced.inputs.posterior is None
+    assert json.loads((out / "plan.json").read_text())["posterior"]["source"] is None
+
+
 def test_other_targets_reuse_the_runs_kept(files: tuple[Path, Path], tmp_path: Path) -> None:
     # Targets and budget only decide which runs are asked for; the runs kept stay valid.
     out = tmp_path / "plan"

@@ -23,6 +23,7 @@ from peersim.io.files import parse_toml, read_text_file
 from peersim.io.inputs import StrictModel, humanise, shown_value
 from peersim.planning.inputs import load_costs, parse_costs
 from peersim.sensitivity.inputs import load_factors, parse_factors
+from peersim.trials.inputs import default_registry_path
 from peersim.uncertainty import default_posterior, load_posterior
 from peersim.validation import KINDS, FileCheck, check_file, check_files, detect_kind
 
@@ -97,6 +98,29 @@ def test_every_shipped_input_is_recognised_and_valid() -> None:
     assert set(others.values()) == {"scenario"}, others
     for check in checks:
         assert check.summary.startswith(f"valid {check.kind}"), check.summary
+
+
+def test_a_trials_registry_entry_is_recognised_and_checked_with_its_scenario(tmp_path: Path) -> None:
+    shipped = default_registry_path() / "core" / "observed.toml"
+    (check,) = check_files([shipped])
+    assert check.ok, check.error
+    assert check.kind == "trial"
+    assert "checked with" in check.summary
+    # Alone (no scenario beside it), the file is checked on its own.
+    alone = tmp_path / "observed.toml"
+    alone.write_text(shipped.read_text())
+    (check,) = check_files([alone])
+    assert check.ok
+    assert "checked with" not in check.summary
+    # Beside a scenario that sets the control arm, calling it a prediction is refused.
+    folder = tmp_path / "core"
+    folder.mkdir()
+    (folder / "scenario.toml").write_text((shipped.parent / "scenario.toml").read_text())
+    (folder / "observed.toml").write_text(shipped.read_text().replace('role = "input"', 'role = "predicted"'))
+    (check,) = check_files([folder / "observed.toml"])
+    assert not check.ok
+    assert "outcomes[1].role" in check.error
+    assert "observed.toml" in check.error
 
 
 def test_the_kind_comes_from_the_content_not_the_name(tmp_path: Path) -> None:

@@ -2,7 +2,11 @@
 
 * :func:`mean_interval`: Student-t interval of a mean (``scipy.stats.t``);
 * :func:`paired_differences`: the mean paired difference of two ensembles run on
-  common random numbers, with that interval;
+  common random numbers, with that interval, the predictive interval of the
+  per-replicate differences and the share of replicates in which the what-if is
+  better (:func:`paired_summary` for one site and metric);
+* :func:`benefit_share`: that share, by a metric's declared direction (and, with
+  ``harm=True``, the share in which it is worse);
 * :func:`percentile_interval`: the spread of replicate values (2.5th-97.5th
   percentile), as ``peersim run`` reports it;
 * :func:`wilson_bounds`: one-sided Wilson score bounds of a share
@@ -15,10 +19,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from peersim.core.results import HIGHER_IS_BETTER
 
 INTERVAL = (2.5, 97.5)
 """Percentiles of replicate values reported as their 95% interval."""
@@ -27,7 +33,21 @@ CONFIDENCE = 0.95
 """Level of every two-sided confidence interval peersim reports."""
 
 PAIRED_KEYS = ["site", "metric", "replicate"]
-PAIRED_COLUMNS = ["comparison", "site", "metric", "base", "whatif", "difference", "lo", "hi", "n"]
+PAIRED_STATISTICS = [
+    "base",
+    "whatif",
+    "difference",
+    "lo",
+    "hi",
+    "predictive_lo",
+    "predictive_hi",
+    "p_benefit",
+    "p_harm",
+    "n",
+]
+"""What :func:`paired_summary` reports of one site and metric, in this order."""
+PAIRED_COLUMNS = ["comparison", "site", "metric", *PAIRED_STATISTICS]
+"""Columns of :func:`paired_differences` (and of ``compare.csv``)."""
 
 
 def normal_quantile(p: float) -> float:
@@ -74,8 +94,61 @@ def percentile_interval(values: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def paired_differences(base: pd.DataFrame, whatif: pd.DataFrame, comparison: str) -> pd.DataFrame:
-    """Mean paired difference ``what-if - base`` per site and metric, with its 95% interval.
+def benefit_share(differences: np.ndarray, higher_is_better: bool | None, harm: bool = False) -> float:
+    """Share of paired differences (what-if - base) in which the what-if is better (or worse).
+
+    ``higher_is_better`` is the metric's direction
+    (:data:`peersim.core.results.HIGHER_IS_BETTER`): ``True`` counts differences
+    above 0, ``False`` those below 0, and ``None`` (no direction) gives NaN, as
+    do no differences. A tie, a difference of exactly 0, is *not* a benefit, so
+    a scenario compared with itself gives 0. With ``harm=True`` the share in which
+    the what-if is worse; a tie is no harm either, so benefit + harm + ties = 1.
+    """
+    d = np.asarray(differences, dtype=float)
+    if higher_is_better is None or d.size == 0:
+        return math.nan
+    better = d > 0.0 if higher_is_better != harm else d < 0.0
+    return float(np.count_nonzero(better) / d.size)
+
+
+def paired_summary(
+    base: np.ndarray, whatif: np.ndarray, higher_is_better: bool | None
+) -> tuple[float, float, float, float, float, float, float, float, float, int]:
+    """Statistics of one site and metric's pairs, in the order of :data:`PAIRED_STATISTICS`.
+
+    Pairs where either value is missing (not finite) are left out first. Then:
+    the mean of each side; the mean difference ``what-if - base`` with the 95%
+    t-interval of that mean (:func:`mean_interval`: ``lo``, ``hi``); the 2.5th
+    and 97.5th percentiles of the per-replicate differences (``predictive_lo``,
+    ``predictive_hi``, numpy's linear percentiles: where the effect of one run
+    falls, with the mechanism strengths each replicate drew and the model's
+    noise); :func:`benefit_share` by ``higher_is_better`` (ties are no benefit),
+    then the share worse (``p_harm``; ties are no harm); and the number of pairs
+    ``n``. Both intervals are missing with fewer than 2 pairs and have zero width
+    when every pair agrees; with no pairs all but ``n = 0`` are missing.
+    """
+    a = np.asarray(base, dtype=float)
+    b = np.asarray(whatif, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if a.size == 0:
+        nan = math.nan
+        return nan, nan, nan, nan, nan, nan, nan, nan, nan, 0
+    d = b - a
+    mean, lo, hi = mean_interval(d)
+    plo, phi = percentile_interval(d) if d.size >= 2 else (math.nan, math.nan)
+    share = benefit_share(d, higher_is_better)
+    harm = benefit_share(d, higher_is_better, harm=True)
+    return float(a.mean()), float(b.mean()), mean, lo, hi, plo, phi, share, harm, int(a.size)
+
+
+def paired_differences(
+    base: pd.DataFrame,
+    whatif: pd.DataFrame,
+    comparison: str,
+    higher_is_better: Mapping[str, bool | None] = HIGHER_IS_BETTER,
+) -> pd.DataFrame:
+    """Paired differences ``what-if - base`` per site and metric: mean, both 95% intervals, benefit share.
 
     Parameters
     ----------
@@ -86,14 +159,22 @@ def paired_differences(base: pd.DataFrame, whatif: pd.DataFrame, comparison: str
         either value is missing (e.g. no engaged participant at a site).
     comparison
         Label of the what-if, copied into the ``comparison`` column.
+    higher_is_better
+        Direction of each metric, for ``p_benefit`` (default
+        :data:`peersim.core.results.HIGHER_IS_BETTER`); a metric it does not
+        name has no direction.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``comparison, site, metric, base, whatif, difference, lo, hi, n``:
-        the means of each side and of the difference over the ``n`` pairs, and
-        the 95% t-interval of the mean difference (``lo = hi = difference``
-        when every pair agrees; missing with fewer than 2 pairs).
+        Columns :data:`PAIRED_COLUMNS`: ``comparison, site, metric``, then
+        :func:`paired_summary` of the ``n`` pairs: the means of each side and
+        of the difference, the 95% t-interval of the mean difference (``lo``,
+        ``hi``), the 2.5th-97.5th percentiles of the per-replicate differences
+        (``predictive_lo``, ``predictive_hi``), and ``p_benefit``, the share of
+        pairs in which the what-if is better by the metric's direction (a
+        difference of exactly 0 is no benefit; missing without a direction), and
+        ``p_harm``, the share in which it is worse.
     """
     columns = [*PAIRED_KEYS, "value"]
     merged = base[columns].merge(whatif[columns], on=PAIRED_KEYS, suffixes=("_base", "_whatif"))
@@ -101,13 +182,7 @@ def paired_differences(base: pd.DataFrame, whatif: pd.DataFrame, comparison: str
     for (site, metric), group in merged.groupby(["site", "metric"], sort=False):
         a = group["value_base"].to_numpy(dtype=float)
         b = group["value_whatif"].to_numpy(dtype=float)
-        keep = np.isfinite(a) & np.isfinite(b)
-        a, b = a[keep], b[keep]
-        if a.size == 0:
-            rows.append((comparison, site, metric, np.nan, np.nan, np.nan, np.nan, np.nan, 0))
-            continue
-        mean, lo, hi = mean_interval(b - a)
-        rows.append((comparison, site, metric, float(a.mean()), float(b.mean()), mean, lo, hi, int(a.size)))
+        rows.append((comparison, site, metric, *paired_summary(a, b, higher_is_better.get(str(metric)))))
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
 

@@ -20,6 +20,15 @@ random numbers draw the same particle in the same replicate.
 Mechanism values a scenario file sets explicitly in ``[mechanisms]`` win over
 the posterior (a scenario that switches a mechanism off keeps it off); the
 others come from the drawn particle, or from the calibration's fixed values.
+
+A posterior calibrated to several studies shares the mechanism strengths but
+holds each study's usual-care baseline in its own column,
+``p_readmit_12m_usual_care@STUDY`` (:data:`PER_STUDY_PARAMS`), and records
+the name of each study's scenario (metadata ``studies``). Applied to a
+scenario of that name (a study's scenario, or a variant of it made by
+``--set``, ``compare`` or ``plan``, which keep the name) the drawn particle's
+baseline of that study is used; any other scenario keeps its own baseline
+(its ``[mechanisms]`` value, or the declared default).
 """
 
 from __future__ import annotations
@@ -57,6 +66,29 @@ STAMP_COLUMNS = ("particle", "weight", "scenario_hash", "seed", "version")
 """Columns of a posterior file that are not parameters."""
 
 
+PER_STUDY_PARAMS = ("p_readmit_12m_usual_care",)
+"""Mechanism parameters that belong to one study's population, not to the mechanisms.
+
+The usual-care baseline is solved so that usual care reproduces it, whatever
+the other strengths: in a calibration to several studies each study has its
+own (column ``NAME@STUDY``, :func:`study_parameter`).
+"""
+
+STUDY_SEPARATOR = "@"
+"""Between a per-study parameter's name and its study's: ``p_readmit_12m_usual_care@enrich``."""
+
+
+def study_parameter(name: str, study: str) -> str:
+    """Column of parameter ``name`` for ``study``: ``name@study``."""
+    return f"{name}{STUDY_SEPARATOR}{study}"
+
+
+def split_study_parameter(column: str) -> tuple[str, str | None]:
+    """Return ``(parameter, study)`` of a column; ``study`` is ``None`` for a shared one."""
+    name, separator, study = column.partition(STUDY_SEPARATOR)
+    return (name, study) if separator else (column, None)
+
+
 class PosteriorError(PeersimInputError):
     """A posterior file that cannot be used (missing, malformed, or not matching the model)."""
 
@@ -82,6 +114,10 @@ class Posterior:
         File name, or ``<embedded default_posterior.parquet>``.
     meta
         Free-form record of how the posterior was made (targets, priors, ...).
+    studies
+        Of a calibration to several studies: each study's scenario name, by study
+        (its per-study columns ``NAME@STUDY`` apply to a scenario of that name).
+        Empty for one study.
     """
 
     particles: pd.DataFrame
@@ -89,9 +125,10 @@ class Posterior:
     fixed: dict[str, float] = field(default_factory=dict)
     source: str = "<posterior>"
     meta: dict[str, Any] = field(default_factory=dict)
+    studies: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_parameters(self.particles, self.fixed, self.source)
+        _check_parameters(self.particles, self.fixed, self.source, self.studies)
         weights = np.asarray(self.weights, dtype=float)
         if weights.shape != (len(self.particles),) or len(weights) == 0:
             raise PosteriorError(f"{self.source}: needs at least one particle and one weight per particle")
@@ -131,17 +168,33 @@ class Posterior:
         index = rng.choice(self.n, size=n, p=self.weights)
         return self.particles.iloc[index].reset_index(drop=True)
 
+    def study_of(self, scenario: Scenario) -> str | None:
+        """Return the study whose scenario has ``scenario``'s name (multi-study posterior), or ``None``."""
+        for study, name in self.studies.items():
+            if name == scenario.name:
+                return study
+        return None
+
     def mechanisms_for(self, scenario: Scenario, seed: Seed) -> dict[str, float]:
         """Mechanism values replicate seed ``seed`` runs ``scenario`` with.
 
         Values the scenario sets explicitly in ``[mechanisms]`` are kept; the
         others come from one weighted draw from :func:`posterior_rng` ``(seed)``.
+        A per-study column (``NAME@STUDY``) applies only to the scenario of
+        ``STUDY`` (:meth:`study_of`); another scenario keeps its own ``NAME``.
         """
         self.check_against(scenario)
         drawn = self.draw(posterior_rng(seed))
         explicit = scenario.mechanisms.model_fields_set
         values = scenario.mechanisms.model_dump()
-        values.update({k: v for k, v in drawn.items() if k not in explicit})
+        if not self.studies:
+            values.update({k: v for k, v in drawn.items() if k not in explicit})
+            return values
+        study = self.study_of(scenario)
+        for key, value in drawn.items():
+            name, owner = split_study_parameter(key)
+            if (owner is None or owner == study) and name not in explicit:
+                values[name] = value
         return values
 
     def apply_to(self, scenario: Scenario, seed: Seed) -> Scenario:
@@ -155,13 +208,19 @@ class Posterior:
 
     @property
     def undrawn(self) -> list[str]:
-        """Mechanism strengths the posterior neither draws nor fixes: they stay at each scenario's value."""
-        return [name for name in MECHANISM_PARAMS if name not in self.parameters and name not in self.fixed]
+        """Mechanism strengths the posterior neither draws nor fixes: they stay at each scenario's value.
+
+        A per-study baseline (``NAME@STUDY`` columns) counts as drawn.
+        """
+        drawn = {split_study_parameter(name)[0] for name in self.parameters}
+        return [name for name in MECHANISM_PARAMS if name not in drawn and name not in self.fixed]
 
     def pinned_by(self, scenario: Scenario) -> list[str]:
         """Posterior parameters that ``scenario`` sets explicitly (so they are not drawn)."""
         explicit = scenario.mechanisms.model_fields_set
-        return [name for name in (*self.parameters, *self.fixed) if name in explicit]
+        return [
+            name for name in (*self.parameters, *self.fixed) if split_study_parameter(name)[0] in explicit
+        ]
 
     def check_against(self, scenario: Scenario) -> None:
         """Check the posterior's parameters exist in ``scenario``'s mechanisms, within bounds.
@@ -173,7 +232,7 @@ class Posterior:
         """
         fields = type(scenario.mechanisms).model_fields
         for name in (*self.parameters, *self.fixed):
-            if name not in fields:
+            if split_study_parameter(name)[0] not in fields:
                 raise PosteriorError(
                     f"{self.source}: column {name!r} is not a mechanism parameter of scenario "
                     f"{scenario.name!r}; its mechanisms are: {', '.join(fields)}"
@@ -193,8 +252,12 @@ class Posterior:
             "calibrated_with_version": self.meta.get("version"),
             "draw": "one weighted particle per replicate, from a stream keyed on the replicate seed",
         }
+        if self.studies:
+            record["studies"] = dict(self.studies)
         if scenario is not None:
             record["pinned_by_scenario"] = self.pinned_by(scenario)
+            if self.studies:
+                record["baseline_of_study"] = self.study_of(scenario)
         return record
 
     def to_frame(self, scenario_hash: str = "", seed: int = -1) -> pd.DataFrame:
@@ -227,6 +290,8 @@ class Posterior:
 
         table = pa.Table.from_pandas(self.to_frame(scenario_hash, seed), preserve_index=False)
         meta = {"format": FORMAT_VERSION, "fixed": self.fixed, **self.meta}
+        if self.studies:
+            meta["studies"] = self.studies
         schema_meta = dict(table.schema.metadata or {})
         schema_meta[METADATA_KEY] = json.dumps(meta, sort_keys=True).encode()
         buffer = pa.BufferOutputStream()
@@ -234,18 +299,27 @@ class Posterior:
         return atomic_write(Path(path), buffer.getvalue().to_pybytes())
 
 
-def _check_parameters(particles: pd.DataFrame, fixed: dict[str, float], source: str) -> None:
+def _check_parameters(
+    particles: pd.DataFrame, fixed: dict[str, float], source: str, studies: dict[str, str]
+) -> None:
     names = [str(c) for c in particles.columns]
     if not names:
         raise PosteriorError(f"{source}: no parameter columns")
     valid = ", ".join(MECHANISM_PARAMS)
     for name in names:
-        if name not in MECHANISM_PARAMS:
+        parameter, study = split_study_parameter(name)
+        if study is not None and parameter in PER_STUDY_PARAMS and study not in studies:
+            raise PosteriorError(
+                f"{source}: column {name!r} is the baseline of study {study!r}, which metadata "
+                f"'studies' does not list ({', '.join(studies) or 'none'})"
+            )
+        if parameter not in MECHANISM_PARAMS or (study is not None and parameter not in PER_STUDY_PARAMS):
             raise PosteriorError(
                 f"{source}: column {name!r} is not a mechanism parameter of this peersim "
                 f"({package_version()}); valid: {valid}"
+                + (f", or {', '.join(f'{p}@STUDY' for p in PER_STUDY_PARAMS)}" if study is not None else "")
             )
-        spec = MECHANISM_PARAMS[name]
+        spec = MECHANISM_PARAMS[parameter]
         values = pd.to_numeric(particles[name], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values) | (values < spec.low) | (values > spec.high)
         if bad.any():
@@ -310,15 +384,19 @@ def _from_bytes(data: bytes, source: str) -> Posterior:
         raise PosteriorError(f"{source}: column 'weight' is missing")
     parameters = frame[[c for c in frame.columns if c not in STAMP_COLUMNS]]
     fixed = meta.pop("fixed", {}) or {}
+    studies = meta.pop("studies", {}) or {}
     meta.pop("format", None)
     if not isinstance(fixed, dict):
         raise PosteriorError(f"{source}: metadata 'fixed' is not a table of values")
+    if not isinstance(studies, dict) or not all(isinstance(v, str) for v in studies.values()):
+        raise PosteriorError(f"{source}: metadata 'studies' is not a table of scenario names")
     posterior = Posterior(
         parameters,
         frame["weight"].to_numpy(dtype=float),
         fixed={str(k): v for k, v in fixed.items()},
         source=source,
         meta=meta,
+        studies={str(k): v for k, v in studies.items()},
     )
     if posterior.undrawn:
         warnings.warn(

@@ -13,6 +13,12 @@ exact parameter values (:func:`evaluation_seed`): the simulated statistics are
 then a pure function of ``(parameters, base seed)``, whichever process or
 machine evaluates them, and any particle can be re-simulated exactly. Nothing
 here touches global ``np.random`` or ``random``.
+
+Several studies. :class:`StudiesModel` runs every study's scenario with the
+same draw of the shared strengths (and each study's own baseline) and returns
+all studies' discrepancies, under their prefixed names. Study ``k`` of an
+evaluation is seeded :func:`study_seed` ``(evaluation seed, k)``, its replicate
+``r`` that sequence's ``r``-th child: still a pure function of (parameters, base seed).
 """
 
 from __future__ import annotations
@@ -24,17 +30,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from peersim.calibration.inputs import BoundTargets, Priors
+from peersim.calibration.inputs import BoundTargets, Priors, Study
 from peersim.core.scenario import Mechanisms, Scenario
-from peersim.core.streams import replicate_seed
+from peersim.core.streams import child_sequence, replicate_seed
 from peersim.errors import RunsFailedError
 from peersim.executor import Executor, LocalExecutor, Progress, TaskFailure, no_progress
 from peersim.io.estimates import Workload
 from peersim.simulation import Runner, estimated_seconds, run
-from peersim.uncertainty import Posterior
+from peersim.uncertainty import PER_STUDY_PARAMS, Posterior
 
 CALIBRATION_SEED_KEY = 0x43414C
 """First spawn-key word of evaluation seeds ("CAL"); replicate seeds of ``peersim run`` are ``(i,)``."""
+
+STUDY_SEED_KEY = 0x535459
+"""Spawn-key word of a study's seed under an evaluation seed ("STY"), followed by the study's index."""
 
 MAX_PREDICTIVE_DRAWS = 10_000
 """Most posterior predictive draws of a check (100 times the default of 100).
@@ -135,6 +144,78 @@ class CalibrationModel:
         return self.discrepancies(self.simulate(parameters))
 
 
+def study_seed(root: np.random.SeedSequence, index: int) -> np.random.SeedSequence:
+    """Seed of study ``index`` (0-based, in the order the targets files were given) in one evaluation."""
+    return child_sequence(root, STUDY_SEED_KEY, index)
+
+
+@dataclass(frozen=True)
+class StudiesModel:
+    """Picklable model function of a calibration to several studies (see the module docstring).
+
+    Attributes
+    ----------
+    studies
+        The studies, each with its scenario and (prefixed) targets, in order.
+    names
+        Calibrated parameter names (the order of the seed key): shared strengths
+        and per-study baselines (``Study.baseline``).
+    seed
+        Base seed.
+    replicates
+        Runs of each study's scenario averaged per sample (at least 1).
+    """
+
+    studies: tuple[Study, ...]
+    names: tuple[str, ...]
+    seed: int
+    replicates: int = 1
+
+    __name__ = "peersim"
+    """Model name pyabc records in its database."""
+
+    def scenario_for(self, study: Study, parameters: Mapping[str, float]) -> Scenario:
+        """``study``'s scenario with the sample's shared strengths and its own baseline."""
+        baselines = {s.baseline for s in self.studies if s.baseline is not None}
+        values = {name: parameters[name] for name in self.names if name not in baselines}
+        if study.baseline is not None:
+            (name,) = PER_STUDY_PARAMS
+            values[name] = parameters[study.baseline]
+        return with_mechanisms(study.scenario, values)
+
+    def simulate(self, parameters: Mapping[str, float]) -> dict[str, float]:
+        """Each (prefixed) target's statistic, averaged over the replicates of its study (NaN if never)."""
+        root = evaluation_seed(self.seed, parameters, list(self.names))
+        out: dict[str, float] = {}
+        for index, study in enumerate(self.studies):
+            scenario = self.scenario_for(study, parameters)
+            seed = study_seed(root, index)
+            sums = dict.fromkeys(study.targets.names, 0.0)
+            counts = dict.fromkeys(study.targets.names, 0)
+            for replicate in range(self.replicates):
+                for name, value in study.targets.values(
+                    run(scenario, replicate_seed(seed, replicate))
+                ).items():
+                    if math.isfinite(value):
+                        sums[name] += value
+                        counts[name] += 1
+            out.update({name: sums[name] / counts[name] if counts[name] else math.nan for name in sums})
+        return out
+
+    def discrepancies(self, values: Mapping[str, float]) -> dict[str, float]:
+        """Standardised discrepancy of every study's targets (see ``BoundTarget.discrepancy``)."""
+        out = {}
+        for study in self.studies:
+            for target in study.targets.targets:
+                value = values[target.name]
+                out[target.name] = target.discrepancy(value) if math.isfinite(value) else MISSING_DISCREPANCY
+        return out
+
+    def __call__(self, parameters: Mapping[str, float]) -> dict[str, float]:
+        """Summary statistics pyabc compares with the observation (all zeros)."""
+        return self.discrepancies(self.simulate(parameters))
+
+
 @dataclass(frozen=True)
 class PredictiveTask:
     """One predictive replicate: what ``peersim run`` with ``posterior`` would run as replicate ``index``."""
@@ -209,8 +290,14 @@ PRIOR_SAMPLE_KEY = 0x505249
 """Spawn-key word of the generator that draws prior samples for the prior predictive ("PRI")."""
 
 
-def prior_sample(priors: Priors, fixed: dict[str, float], n: int, seed: int) -> Posterior:
-    """``n`` equally weighted draws from the priors, as a posterior-shaped object (seeded)."""
+def prior_sample(
+    priors: Priors, fixed: dict[str, float], n: int, seed: int, studies: dict[str, str] | None = None
+) -> Posterior:
+    """``n`` equally weighted draws from the priors, as a posterior-shaped object (seeded).
+
+    ``studies``: each study's scenario name, for priors with per-study baselines
+    (:attr:`peersim.uncertainty.Posterior.studies`).
+    """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PRIOR_SAMPLE_KEY,)))
     particles = pd.DataFrame({p.name: rng.uniform(p.low, p.high, n) for p in priors.priors})
-    return Posterior(particles, np.ones(n), fixed=dict(fixed), source="<prior>")
+    return Posterior(particles, np.ones(n), fixed=dict(fixed), source="<prior>", studies=dict(studies or {}))

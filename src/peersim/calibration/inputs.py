@@ -29,6 +29,17 @@ but never widen one beyond the declared bounds. Reading goes parse (TOML) -> val
 (pydantic, :class:`TargetsFile`) -> bind (:func:`bind_targets`, which checks site
 names and groups against a scenario). Every failure raises
 :class:`~peersim.errors.PeersimInputError` naming the file and the key path.
+
+Several studies. A targets file may name the scenario its targets refer to
+(top-level ``scenario = "my_service.toml"``, a path relative to the targets
+file, or ``"enrich_trial"`` for the embedded default; :func:`study_scenario`).
+:func:`bind_studies` binds several targets files, each to its own scenario, as
+the :class:`Study` objects of one calibration: their target names are
+prefixed with the study's name (``enrich.itt_odds_ratio``), no site name may
+belong to two studies, and :func:`build_study_priors` combines their priors:
+the mechanism strengths are shared, the usual-care baseline
+(:data:`~peersim.uncertainty.PER_STUDY_PARAMS`) is one parameter per study
+(``p_readmit_12m_usual_care@enrich``).
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -47,10 +59,12 @@ from pydantic import Field, Strict, ValidationError, model_validator
 from peersim.core.parameters import MECHANISM_PARAMS
 from peersim.core.results import FIDELITY_DOMAINS, METRIC_RANGES, METRICS, OVERALL, RunResult, range_text
 from peersim.core.scenario import Geography, Host, Scenario
+from peersim.core.scenario_files import DEFAULT_SCENARIO_RESOURCE, default_scenario, load_scenario
 from peersim.errors import PeersimInputError
 from peersim.io.files import parse_toml, read_text_file
 from peersim.io.inputs import Problem, StrictModel, humanise
 from peersim.stats import normal_quantile
+from peersim.uncertainty import PER_STUDY_PARAMS, split_study_parameter, study_parameter
 
 DEFAULT_TARGETS_RESOURCE = "default_targets.toml"
 """Packaged copy of ``calibration/targets.toml`` (the two files are kept identical)."""
@@ -75,6 +89,12 @@ Confidence = Literal["V", "A"]
 Compare = Literal["difference", "ratio"]
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,59}$"
+
+STUDY_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,59}$"
+"""What the ``name`` of a targets file must look like when it names one study of several."""
+
+EMBEDDED_SCENARIO = Path(DEFAULT_SCENARIO_RESOURCE).stem
+"""``scenario = "enrich_trial"`` in a targets file: the embedded default scenario."""
 
 
 class Selector(StrictModel):
@@ -253,6 +273,12 @@ class TargetsFile(StrictModel):
 
     name: str = Field(min_length=1, max_length=80, description="Label of this target set.")
     description: str = ""
+    scenario: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Scenario the targets refer to: a file relative to the targets file, "
+        f"or {EMBEDDED_SCENARIO!r} for the embedded default.",
+    )
     priors: PriorsSpec = Field(default_factory=PriorsSpec)
     targets: tuple[TargetSpec, ...] = Field(min_length=1, strict=False)
 
@@ -273,6 +299,8 @@ class TargetSet:
     spec: TargetsFile
     source: str
     """File name (or ``<embedded ...>``) used in messages."""
+    folder: Path | None = None
+    """Folder a relative ``scenario`` is read from (the targets file's; ``None``: the working folder)."""
 
     @property
     def targets(self) -> tuple[TargetSpec, ...]:
@@ -286,8 +314,13 @@ class TargetSet:
 
     @property
     def fingerprint(self) -> str:
-        """Digest of the validated content (not its formatting or comments)."""
-        text = json.dumps(self.spec.model_dump(mode="json"), sort_keys=True)
+        """Digest of the validated content (not its formatting or comments).
+
+        ``scenario`` is left out: the scenario's content is fingerprinted on its
+        own (:func:`peersim.calibration.smc.fingerprint`), and a file without
+        the key digests as it did before the key existed.
+        """
+        text = json.dumps(self.spec.model_dump(mode="json", exclude={"scenario"}), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -300,21 +333,26 @@ def load_targets(path: str | Path) -> TargetSet:
         If the file is missing, not TOML or invalid; the message names the file
         and the key path (e.g. ``targets[2].low``).
     """
-    return parse_targets(read_text_file(path), source=str(path))
+    return parse_targets(read_text_file(path), source=str(path), folder=Path(path).parent)
 
 
-def parse_targets(text: str, source: str = "<targets>") -> TargetSet:
-    """Validate targets TOML text; ``source`` names it in error messages."""
-    return targets_from_dict(parse_toml(text, source), source=source)
+def parse_targets(text: str, source: str = "<targets>", folder: Path | None = None) -> TargetSet:
+    """Validate targets TOML text; ``source`` names it in error messages.
+
+    ``folder`` is where a relative ``scenario`` is read from (default: the working folder).
+    """
+    return targets_from_dict(parse_toml(text, source), source=source, folder=folder)
 
 
-def targets_from_dict(data: dict[str, Any], source: str = "<targets>") -> TargetSet:
-    """Validate plain data shaped like a targets file."""
+def targets_from_dict(
+    data: dict[str, Any], source: str = "<targets>", folder: Path | None = None
+) -> TargetSet:
+    """Validate plain data shaped like a targets file (``folder``: see :func:`parse_targets`)."""
     try:
         spec = TargetsFile.model_validate(data)
     except ValidationError as error:
         raise humanise(error, source, TargetsFile, "targets", rules=(_top_level_target,)) from None
-    return TargetSet(spec, source)
+    return TargetSet(spec, source, folder)
 
 
 def default_targets_text() -> str:
@@ -564,6 +602,11 @@ class UniformPrior:
         """Standard deviation of the uniform distribution."""
         return (self.high - self.low) / math.sqrt(12.0)
 
+    @property
+    def parameter(self) -> str:
+        """The mechanism parameter: ``name`` without a per-study suffix (``p_readmit_12m_usual_care@a``)."""
+        return split_study_parameter(self.name)[0]
+
 
 @dataclass(frozen=True)
 class Priors:
@@ -648,3 +691,213 @@ def build_priors(target_set: TargetSet) -> Priors:
             )
         priors.append(UniformPrior(name, float(low), float(high)))
     return Priors(tuple(priors))
+
+
+# --- several studies ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Study:
+    """One study of a calibration: a targets file bound to its own scenario.
+
+    Attributes
+    ----------
+    name
+        The targets file's ``name``; with several studies it prefixes target names.
+    scenario
+        The study's scenario (its sites and their inputs).
+    targets
+        Its targets bound to ``scenario`` (names prefixed ``name.`` when there are several studies).
+    scenario_source
+        Where the scenario came from, for messages and records.
+    baseline
+        Parameter holding this study's usual-care baseline
+        (``p_readmit_12m_usual_care@name``), or ``None`` if the baseline is not
+        calibrated per study (one study, not calibrated, or set by its scenario).
+    """
+
+    name: str
+    scenario: Scenario
+    targets: BoundTargets
+    scenario_source: str
+    baseline: str | None = None
+
+
+def study_scenario(target_set: TargetSet) -> tuple[Scenario, str] | None:
+    """Load the scenario a targets file names in ``scenario``, with its name for messages.
+
+    Returns ``None`` for a file without the key. ``"enrich_trial"`` is the
+    embedded default; anything else is a file, relative to the targets file's folder.
+
+    Raises
+    ------
+    PeersimInputError
+        If the file does not exist (naming the targets file and its ``scenario`` key), or
+        (:class:`~peersim.errors.ScenarioError`) if the scenario is invalid.
+    """
+    named = target_set.spec.scenario
+    if named is None:
+        return None
+    if named == EMBEDDED_SCENARIO:
+        scenario = default_scenario()
+        return scenario, f"<embedded {DEFAULT_SCENARIO_RESOURCE}>"
+    path = Path(named)
+    if not path.is_absolute() and target_set.folder is not None:
+        path = target_set.folder / path
+    if not path.is_file():
+        what = "no such file" if not path.exists() else "not a file"
+        raise PeersimInputError(
+            f"{target_set.source}: scenario: {named!r}: {what} ({path}); a relative path is read "
+            f"from the targets file's folder, and {EMBEDDED_SCENARIO!r} names the embedded default scenario"
+        )
+    return load_scenario(path), str(path)
+
+
+def prefixed_targets(bound: BoundTargets, study: str) -> BoundTargets:
+    """Return ``bound`` with every target named ``study.name`` (as a multi-study calibration names them)."""
+    targets = tuple(
+        BoundTarget(t.spec.model_copy(update={"name": f"{study}.{t.spec.name}"}), t.selectors)
+        for t in bound.targets
+    )
+    return BoundTargets(bound.target_set, targets)
+
+
+def combined_targets(studies: tuple[Study, ...]) -> BoundTargets:
+    """All studies' (prefixed) targets as one target set, in study then file order.
+
+    Its weights are normalised over all targets. Its statistics cannot be read
+    from one run (:meth:`BoundTargets.values`): each study's come from its own scenario.
+    """
+    if len(studies) == 1:
+        return studies[0].targets
+    specs = tuple(t.spec for study in studies for t in study.targets.targets)
+    spec = TargetsFile.model_construct(
+        name=" + ".join(study.name for study in studies),
+        description="targets of several studies, each bound to its own scenario",
+        scenario=None,
+        priors=PriorsSpec(),
+        targets=specs,
+    )
+    source = " + ".join(study.targets.target_set.source for study in studies)
+    return BoundTargets(TargetSet(spec, source), tuple(t for s in studies for t in s.targets.targets))
+
+
+def bind_studies(
+    target_sets: list[TargetSet] | tuple[TargetSet, ...],
+    scenarios: list[tuple[Scenario, str]] | tuple[tuple[Scenario, str], ...],
+) -> tuple[Study, ...]:
+    """Bind each targets file to its scenario as the studies of one calibration.
+
+    With one file this is :func:`bind_targets` (names unprefixed). With several,
+    target names are prefixed with the study's ``name``.
+
+    Raises
+    ------
+    PeersimInputError
+        With several files: a study name that is not a plain name or is used twice, two
+        scenarios with the same ``name``, a site name used by two studies; or
+        whatever :func:`bind_targets` refuses. Each message names the file and key.
+    """
+    if len(target_sets) != len(scenarios) or not target_sets:
+        raise ValueError("give one scenario per targets file, and at least one targets file")
+    if len(target_sets) == 1:
+        (scenario, where), target_set = scenarios[0], target_sets[0]
+        return (Study(target_set.spec.name, scenario, bind_targets(target_set, scenario), where),)
+    names: dict[str, TargetSet] = {}
+    for target_set in target_sets:
+        name = target_set.spec.name
+        if not re.match(STUDY_NAME_PATTERN, name):
+            raise PeersimInputError(
+                f"{target_set.source}: name: {name!r} cannot name a study of a multi-study calibration: "
+                "it prefixes the study's target names (NAME.target) and its baseline parameter "
+                "(p_readmit_12m_usual_care@NAME), so use a letter then letters, digits, '_' or '-'"
+            )
+        if name in names:
+            raise PeersimInputError(
+                f"{target_set.source}: name: study name {name!r} is also the name of "
+                f"{names[name].source}; each targets file of a multi-study calibration names its own "
+                "study, whose name prefixes its targets: give each file its own name"
+            )
+        names[name] = target_set
+    owners: dict[str, tuple[str, str]] = {}
+    scenario_names: dict[str, str] = {}
+    for target_set, (scenario, where) in zip(target_sets, scenarios, strict=True):
+        study = target_set.spec.name
+        if scenario.name in scenario_names:
+            raise PeersimInputError(
+                f"{target_set.source}: scenario: {where} is named {scenario.name!r}, as is the scenario "
+                f"of study {scenario_names[scenario.name]!r}; a multi-study posterior tells the "
+                "studies' scenarios apart by name (to apply each study's baseline): give each "
+                "scenario its own `name`"
+            )
+        scenario_names[scenario.name] = study
+        for site in scenario.sites:
+            key = site.name.lower()
+            if key in owners:
+                other, other_where = owners[key]
+                raise PeersimInputError(
+                    f"{target_set.source}: scenario: site {site.name!r} of {where} is also a site of "
+                    f"study {other!r} ({other_where}); a site belongs to one study only: targets and "
+                    "results address sites by name, so a shared name would be one site counted in two "
+                    "studies or two sites no output could tell apart. Rename the site in one scenario, "
+                    "or put targets about the same sites in one targets file"
+                )
+            owners[key] = (study, where)
+    return tuple(
+        Study(ts.spec.name, scenario, prefixed_targets(bind_targets(ts, scenario), ts.spec.name), where)
+        for ts, (scenario, where) in zip(target_sets, scenarios, strict=True)
+    )
+
+
+def build_study_priors(studies: tuple[Study, ...]) -> Priors:
+    """Priors of a calibration of several studies (one study: :func:`build_priors`).
+
+    Shared mechanism strengths: every parameter some file calibrates (a file
+    without ``[priors] parameters`` calibrates all), with the overlap of the
+    files' bounds. Per study (:data:`~peersim.uncertainty.PER_STUDY_PARAMS`):
+    ``p_readmit_12m_usual_care@STUDY`` with that study's own bounds, if its file
+    calibrates the baseline and its scenario does not set it in ``[mechanisms]``
+    (then it stays at the scenario's value). Shared parameters come first, in
+    declaration order, then the baselines in study order.
+
+    Raises
+    ------
+    PeersimInputError
+        For a file's invalid ``[priors]`` (:func:`build_priors`), priors of two files
+        that do not overlap, or nothing left to calibrate.
+    """
+    own = [build_priors(study.targets.target_set) for study in studies]
+    if len(studies) == 1:
+        return own[0]
+    shared: dict[str, tuple[float, float, str]] = {}
+    for study, priors in zip(studies, own, strict=True):
+        source = study.targets.target_set.source
+        for prior in priors.priors:
+            if prior.name in PER_STUDY_PARAMS:
+                continue
+            if prior.name not in shared:
+                shared[prior.name] = (prior.low, prior.high, source)
+                continue
+            low, high, first = shared[prior.name]
+            if max(low, prior.low) >= min(high, prior.high):
+                raise PeersimInputError(
+                    f"{source}: priors.bounds.{prior.name}: prior [{prior.low:g}, {prior.high:g}] does "
+                    f"not overlap [{low:g}, {high:g}] of {first}; the studies share {prior.name}, so its "
+                    "prior is where their priors overlap"
+                )
+            shared[prior.name] = (max(low, prior.low), min(high, prior.high), first)
+    result = [
+        UniformPrior(name, shared[name][0], shared[name][1]) for name in MECHANISM_PARAMS if name in shared
+    ]
+    for study, priors in zip(studies, own, strict=True):
+        for name in PER_STUDY_PARAMS:
+            if name in priors.names and name not in study.scenario.mechanisms.model_fields_set:
+                prior = priors[name]
+                result.append(UniformPrior(study_parameter(name, study.name), prior.low, prior.high))
+    if not result:
+        sources = ", ".join(study.targets.target_set.source for study in studies)
+        raise PeersimInputError(
+            f"{sources}: priors.parameters: nothing to calibrate: each study calibrates only its "
+            "baseline, and each scenario sets it in [mechanisms]"
+        )
+    return Priors(tuple(result))

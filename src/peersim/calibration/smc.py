@@ -14,9 +14,16 @@
   bandwidth scaled by :data:`TRANSITION_SCALING`; see there why.
 * **Stopping.** After ``generations`` generations, or when the acceptance rate
   falls below ``min_acceptance_rate``.
+* **Several studies.** :meth:`CalibrationProblem.load` takes several targets
+  files, each naming its own scenario: the mechanism strengths are shared, each
+  study keeps its sites and its own usual-care baseline
+  (``p_readmit_12m_usual_care@STUDY``), and the distance sums every study's
+  discrepancies (target names prefixed ``STUDY.``); see
+  :class:`~peersim.calibration.evaluate.StudiesModel`.
 * **Database.** pyabc's SQLite history. The run metadata stores a fingerprint of
   the peersim version, the model's source, the scenario, the targets, the priors,
-  the seed and the replicates. An existing database with the same fingerprint is
+  the seed and the replicates (of every study; for one study exactly the keys
+  and values it always had, so existing databases resume). An existing database with the same fingerprint is
   resumed (``ABCSMC.load``) up to ``generations`` in total (one that holds no
   generation yet starts over, as a new one would); one with another
   fingerprint is refused; ``force=True`` deletes it and starts over.
@@ -50,9 +57,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -60,19 +67,27 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from peersim.calibration.evaluate import MAX_PREDICTIVE_DRAWS, CalibrationModel, predictive_estimate
+from peersim.calibration.evaluate import (
+    MAX_PREDICTIVE_DRAWS,
+    CalibrationModel,
+    StudiesModel,
+    predictive_estimate,
+)
 from peersim.calibration.inputs import (
     BoundTargets,
     Priors,
+    Study,
     TargetSet,
-    bind_targets,
-    build_priors,
+    bind_studies,
+    build_study_priors,
+    combined_targets,
     default_targets,
     load_targets,
+    study_scenario,
 )
 from peersim.core.parameters import MECHANISM_PARAMS
 from peersim.core.scenario import Scenario
-from peersim.core.scenario_files import default_scenario, load_scenario
+from peersim.core.scenario_files import DEFAULT_SCENARIO_SOURCE, default_scenario, load_scenario
 from peersim.core.streams import check_seed
 from peersim.errors import Interrupted, OutputsNotWritten, PeersimInputError
 from peersim.executor import (
@@ -89,7 +104,7 @@ from peersim.io.estimates import Workload
 from peersim.io.files import check_writable
 from peersim.io.provenance import model_source_digest, package_version
 from peersim.simulation import estimated_seconds
-from peersim.uncertainty import Posterior
+from peersim.uncertainty import PER_STUDY_PARAMS, Posterior, study_parameter
 
 FINGERPRINT_KEY = "peersim_fingerprint"
 """Key of the fingerprint in pyabc's run metadata (``ABCSMC.json_parameters``)."""
@@ -223,38 +238,168 @@ QUICK = CalibrationSettings(population=40, generations=3, replicates=1, ppc_draw
 
 @dataclass(frozen=True)
 class CalibrationProblem:
-    """What is calibrated: scenario, targets bound to it, and priors."""
+    """What is calibrated: scenario, targets bound to it, and priors; or several such studies.
+
+    Attributes
+    ----------
+    scenario
+        One study: its scenario. Several: the first study's (use :attr:`studies`).
+    targets
+        One study: its bound targets. Several: every study's targets, named
+        ``STUDY.target``, as one set (the tables of the check; their statistics
+        come from each study's own scenario).
+    priors
+        Shared strengths, then per-study baselines (``p_readmit_12m_usual_care@STUDY``).
+    studies
+        The studies, in the order given; built from ``scenario`` and ``targets`` if omitted.
+    """
 
     scenario: Scenario
     targets: BoundTargets
     priors: Priors
+    studies: tuple[Study, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Make the one study of a problem built from a scenario and targets."""
+        if not self.studies:
+            study = Study(self.targets.target_set.spec.name, self.scenario, self.targets, self.scenario.name)
+            object.__setattr__(self, "studies", (study,))
 
     @classmethod
     def build(cls, target_set: TargetSet, scenario: Scenario) -> CalibrationProblem:
         """Bind targets to the scenario and build the priors (raises PeersimInputError)."""
-        return cls(scenario, bind_targets(target_set, scenario), build_priors(target_set))
+        return cls.build_studies([target_set], [(scenario, scenario.name)])
 
     @classmethod
-    def load(cls, targets: Path | None = None, scenario: Path | None = None) -> CalibrationProblem:
-        """Read a targets file and a scenario file (``None``: the packaged defaults) and build the problem.
+    def build_studies(
+        cls, target_sets: Sequence[TargetSet], scenarios: Sequence[tuple[Scenario, str]]
+    ) -> CalibrationProblem:
+        """Bind each targets file to its scenario (with where it came from) and build the priors.
+
+        One file is :meth:`build`. Several make a multi-study problem (see
+        :func:`~peersim.calibration.inputs.bind_studies` and
+        :func:`~peersim.calibration.inputs.build_study_priors`).
 
         Raises
         ------
         PeersimInputError
-            For a missing, malformed or invalid file, naming the file and the key path.
+            As those do, naming the file and the key.
         """
-        target_set = load_targets(targets) if targets is not None else default_targets()
-        spec = load_scenario(scenario) if scenario is not None else default_scenario()
-        return cls.build(target_set, spec)
+        studies = bind_studies(tuple(target_sets), tuple(scenarios))
+        priors = build_study_priors(studies)
+        if len(studies) == 1:
+            return cls(studies[0].scenario, studies[0].targets, priors, studies)
+        (baseline,) = PER_STUDY_PARAMS
+        names = set(priors.names)
+        studies = tuple(
+            replace(
+                study, baseline=name if (name := study_parameter(baseline, study.name)) in names else None
+            )
+            for study in studies
+        )
+        return cls(studies[0].scenario, combined_targets(studies), priors, studies)
+
+    @classmethod
+    def load(
+        cls, targets: Path | Sequence[Path] | None = None, scenario: Path | None = None
+    ) -> CalibrationProblem:
+        """Read targets files and their scenarios and build the problem.
+
+        Parameters
+        ----------
+        targets
+            A targets file, several, or ``None`` for the packaged defaults.
+        scenario
+            With one targets file (or none): its scenario, for a file without a
+            ``scenario`` key (default: the embedded default); with the key, it
+            must be the same scenario. With several targets files it is refused:
+            each names its own.
+
+        Raises
+        ------
+        PeersimInputError
+            For a missing, malformed or invalid file, naming the file and the key
+            path; a ``scenario`` that conflicts with the targets file's; several
+            targets files with ``scenario`` given, or one of them without a
+            ``scenario`` key; and whatever :meth:`build_studies` refuses.
+        """
+        paths = [targets] if isinstance(targets, str | Path) else list(targets or [])
+        if len(paths) <= 1:
+            target_set = load_targets(paths[0]) if paths else default_targets()
+            named = study_scenario(target_set)
+            if scenario is None:
+                chosen = named if named is not None else (default_scenario(), DEFAULT_SCENARIO_SOURCE)
+            else:
+                given = load_scenario(scenario)
+                if named is not None and named[0].hash != given.hash:
+                    raise PeersimInputError(
+                        f"`scenario` {scenario}: conflicts with the scenario {target_set.source} names "
+                        f"(scenario = {target_set.spec.scenario!r}, {named[1]}); give one of them, not both"
+                    )
+                chosen = (given, str(scenario))
+            return cls.build_studies([target_set], [chosen])
+        if scenario is not None:
+            raise PeersimInputError(
+                f"`scenario` {scenario}: applies to a single targets file only; with {len(paths)} targets "
+                'files each names its own scenario in a top-level scenario = "FILE" key'
+            )
+        target_sets = [load_targets(path) for path in paths]
+        scenarios = []
+        for target_set in target_sets:
+            named = study_scenario(target_set)
+            if named is None:
+                raise PeersimInputError(
+                    f"{target_set.source}: scenario: missing; with several targets files each names the "
+                    'scenario its targets refer to: scenario = "my_service.toml" (relative to the targets '
+                    'file) or scenario = "enrich_trial" (the embedded default)'
+                )
+            scenarios.append(named)
+        return cls.build_studies(target_sets, scenarios)
+
+    @property
+    def multi(self) -> bool:
+        """Whether this calibrates several studies at once."""
+        return len(self.studies) > 1
+
+    @property
+    def study_scenarios(self) -> dict[str, str]:
+        """Each study's scenario name, by study, for the posterior (empty for one study)."""
+        return {study.name: study.scenario.name for study in self.studies} if self.multi else {}
+
+    @property
+    def label(self) -> str:
+        """The targets' name(s), for reports."""
+        return " + ".join(study.targets.target_set.spec.name for study in self.studies)
+
+    @property
+    def source(self) -> str:
+        """The targets file(s), for messages."""
+        return " + ".join(study.targets.target_set.source for study in self.studies)
 
     @property
     def fixed(self) -> dict[str, float]:
-        """Mechanism values held at the scenario's values (not calibrated)."""
-        values = self.scenario.mechanisms.model_dump()
-        return {k: float(v) for k, v in values.items() if k not in self.priors.names}
+        """Mechanism values held at the scenario's values (not calibrated).
 
-    def model(self, settings: CalibrationSettings) -> CalibrationModel:
+        Several studies: the strengths no study calibrates, where every study's
+        scenario has the same value (the others stay at each scenario's value), never
+        the per-study baseline.
+        """
+        values = self.scenario.mechanisms.model_dump()
+        if not self.multi:
+            return {k: float(v) for k, v in values.items() if k not in self.priors.names}
+        fixed = {}
+        for name in values:
+            if name in self.priors.names or name in PER_STUDY_PARAMS:
+                continue
+            seen = {float(getattr(study.scenario.mechanisms, name)) for study in self.studies}
+            if len(seen) == 1:
+                fixed[name] = seen.pop()
+        return fixed
+
+    def model(self, settings: CalibrationSettings) -> CalibrationModel | StudiesModel:
         """Return the model function pyabc evaluates."""
+        if self.multi:
+            return StudiesModel(self.studies, tuple(self.priors.names), settings.seed, settings.replicates)
         return CalibrationModel(
             self.scenario, self.targets, tuple(self.priors.names), settings.seed, settings.replicates
         )
@@ -291,10 +436,15 @@ def calibration_estimate(
     ]
     evaluations = sum(samples) + (todo - counted) * max(samples, default=0.0)
     evaluations += settings.population if completed == 0 else 0
-    check = predictive_estimate(problem.scenario, settings.ppc_draws)
-    runs = round(evaluations * settings.replicates) + check.runs
-    memory = max(max(samples, default=0.0) * BYTES_PER_SAMPLE, check.memory)
-    return Workload(runs, runs * estimated_seconds(problem.scenario), memory, "to calibrate and check")
+    runs, seconds, check_memory = 0, 0.0, 0.0
+    for study in problem.studies:  # each evaluation runs every study's scenario
+        check = predictive_estimate(study.scenario, settings.ppc_draws)
+        study_runs = round(evaluations * settings.replicates) + check.runs
+        runs += study_runs
+        seconds += study_runs * estimated_seconds(study.scenario)
+        check_memory += check.memory
+    memory = max(max(samples, default=0.0) * BYTES_PER_SAMPLE, check_memory)
+    return Workload(runs, seconds, memory, "to calibrate and check")
 
 
 def check_budget(problem: CalibrationProblem, settings: CalibrationSettings, completed: int = 0) -> Workload:
@@ -329,21 +479,31 @@ def _digest(value: Any) -> str:
 
 
 def fingerprint(problem: CalibrationProblem, settings: CalibrationSettings) -> dict[str, str]:
-    """Return what must match for a database to be resumed (all values are strings)."""
+    """Return what must match for a database to be resumed (all values are strings).
+
+    One study: the keys and values it has always had (a test pins them, so
+    that existing databases resume). Several: ``scenario`` and ``targets`` join
+    every study's scenario hash and targets digest with ``+``, and ``studies``
+    names the studies, in order.
+    """
     declared = {name: [spec.low, spec.high] for name, spec in MECHANISM_PARAMS.items()}
-    return {
+    studies = problem.studies
+    parts = {
         "format": "1",
         "transition_scaling": str(TRANSITION_SCALING),
         "peersim_version": package_version(),
         "model_source": model_source_digest(),
         "declared_bounds": _digest(declared),
-        "scenario": problem.scenario.hash,
-        "targets": problem.targets.target_set.fingerprint,
+        "scenario": "+".join(study.scenario.hash for study in studies),
+        "targets": "+".join(study.targets.target_set.fingerprint for study in studies),
         "priors": _digest(problem.priors.as_dict()),
         "fixed": _digest(problem.fixed),
         "seed": str(settings.seed),
         "replicates": str(settings.replicates),
     }
+    if problem.multi:
+        parts["studies"] = ",".join(study.name for study in studies)
+    return parts
 
 
 _FINGERPRINT_MEANING = {
@@ -354,6 +514,7 @@ _FINGERPRINT_MEANING = {
     "declared_bounds": "declared parameter bounds",
     "scenario": "scenario",
     "targets": "targets",
+    "studies": "studies (the targets files' names)",
     "priors": "priors",
     "fixed": "fixed mechanism values",
     "seed": "`seed`",
@@ -1057,24 +1218,38 @@ def run_abc(
             raise PeersimInputError(f"`db` {db}: the calibration produced no generation")
         particles, weights = history.get_distribution(m=0, t=int(history.max_t))
     particles = particles[problem.priors.names].astype(float)
+    meta: dict[str, Any] = {
+        "targets": problem.label,
+        "targets_source": problem.source,
+        "fingerprint": _digest(expected),
+        "fingerprint_parts": expected,
+        "priors": problem.priors.as_dict(),
+        "scenario": " + ".join(study.scenario.name for study in problem.studies),
+        "generations": len(populations),
+        "population": settings.population,
+        "replicates": settings.replicates,
+        "seed": settings.seed,
+        "version": package_version(),
+    }
+    if problem.multi:
+        meta["study_records"] = [
+            {
+                "study": study.name,
+                "targets_source": study.targets.target_set.source,
+                "scenario": study.scenario.name,
+                "scenario_source": study.scenario_source,
+                "scenario_hash": study.scenario.hash,
+                "baseline": study.baseline,
+            }
+            for study in problem.studies
+        ]
     posterior = Posterior(
         particles,
         np.asarray(weights, dtype=float),
         fixed=problem.fixed,
         source=str(db),
-        meta={
-            "targets": problem.targets.target_set.spec.name,
-            "targets_source": problem.targets.target_set.source,
-            "fingerprint": _digest(expected),
-            "fingerprint_parts": expected,
-            "priors": problem.priors.as_dict(),
-            "scenario": problem.scenario.name,
-            "generations": len(populations),
-            "population": settings.population,
-            "replicates": settings.replicates,
-            "seed": settings.seed,
-            "version": package_version(),
-        },
+        meta=meta,
+        studies=problem.study_scenarios,
     )
     return CalibrationOutcome(
         posterior=posterior,

@@ -10,6 +10,12 @@ its folder, the budget. The outputs are written together at the end
 are kept in a temporary folder the error names. Ctrl-C raises
 :class:`~peersim.errors.Interrupted` saying what the database keeps and how to
 resume.
+
+Several studies (:attr:`CalibrationProblem.studies
+<peersim.calibration.smc.CalibrationProblem.studies>`): the check runs each
+study's predictive draws on its own scenario (replicate ``i`` of every study
+draws the same particle: the posterior stream is keyed on the replicate seed
+alone), and its tables have one row per prefixed target (``STUDY.target``).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from peersim.calibration.evaluate import (
     prior_sample,
 )
 from peersim.calibration.figures import marginals_figure, ppc_figure
-from peersim.calibration.inputs import BoundTargets, Priors
+from peersim.calibration.inputs import BoundTargets, Priors, Study
 from peersim.calibration.report import report_markdown
 from peersim.calibration.smc import (
     CalibrationOutcome,
@@ -134,6 +140,7 @@ def check(
     executor: Executor | None = None,
     progress: Progress = no_progress,
     log: Callable[[str], None] | None = None,
+    studies: tuple[Study, ...] = (),
 ) -> CheckResult:
     """Return the identifiability table and posterior predictive check of ``posterior``.
 
@@ -141,23 +148,45 @@ def check(
     simulated too, for the table's ``prior_share_meeting``. ``progress`` shows
     two phases of ``draws``: the posterior, then the prior predictive draws;
     ``log`` receives a line as each ends.
+
+    With ``studies`` (several), each study's draws run on its own scenario and
+    ``scenario`` is not used; ``targets`` are all studies' (prefixed) targets, and
+    each phase is one phase per study.
     """
+    parts = studies if len(studies) > 1 else ()
+    mapping = {study.name: study.scenario.name for study in parts}
 
     def phase(sample: Posterior, label: str) -> pd.DataFrame:
         start = time.perf_counter()
-        frame = predictive_draws(sample, scenario, targets, draws, seed, executor, progress, label)
+        if not parts:
+            frame = predictive_draws(sample, scenario, targets, draws, seed, executor, progress, label)
+        else:
+            frames = [
+                predictive_draws(
+                    sample,
+                    study.scenario,
+                    study.targets,
+                    draws,
+                    seed,
+                    executor,
+                    progress,
+                    f"{label} ({study.name})",
+                ).set_index("replicate")
+                for study in parts
+            ]
+            frame = pd.concat(frames, axis=1).reset_index()[["replicate", *targets.names]]
         if log is not None:
-            log(f"{label}: {draws} runs, {time.perf_counter() - start:.0f} s")
+            log(f"{label}: {draws * max(len(parts), 1)} runs, {time.perf_counter() - start:.0f} s")
         return frame
 
     simulated = phase(posterior, "posterior predictive draws")
-    prior = prior_sample(priors, posterior.fixed, max(draws, 1000), seed)
+    prior = prior_sample(priors, posterior.fixed, max(draws, 1000), seed, mapping)
     prior_draws = phase(prior, "prior predictive draws")
     table = posterior_predictive(simulated, targets, prior_draws)
     both = pd.concat(
         [simulated.assign(draws_from="posterior"), prior_draws.assign(draws_from="prior")], ignore_index=True
     )
-    return CheckResult(posterior, identifiability(posterior, priors), table, both)
+    return CheckResult(posterior, identifiability(posterior, priors, targets), table, both)
 
 
 def write_check(
@@ -169,36 +198,39 @@ def write_check(
     title: str,
     populations: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """Write tables, figures, report and a JSON record of a check into ``out``."""
+    """Write tables, figures, report and a JSON record of a check into ``out``.
+
+    ``calibration.json`` holds ``summary`` (its ``targets`` entry as
+    ``target_set``), then :func:`~peersim.calibration.report.check_document`'s
+    ``posterior``, ``targets`` (prior and posterior predictive per target),
+    ``parameters`` and ``predictive_summary``.
+    """
+    from peersim.calibration.analysis import link_parameters
+    from peersim.calibration.report import check_document
+
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    write_text(out / "identifiability.csv", result.identifiability.to_csv(index=False))
+    ident = link_parameters(result.identifiability, result.ppc)  # set_by: targets that set a parameter
+    write_text(out / "identifiability.csv", ident.to_csv(index=False))
     write_text(out / "ppc.csv", result.ppc.to_csv(index=False))
     write_parquet(out / "ppc_draws.parquet", result.draws)
     written += [out / "identifiability.csv", out / "ppc.csv", out / "ppc_draws.parquet"]
     figures = {"marginals": "marginals.png", "ppc": "ppc.png"}
-    save_figure(
-        marginals_figure(result.posterior, priors, result.identifiability), out / "marginals.png", dpi=110
-    )
-    posterior_draws = result.draws[result.draws["draws_from"] == "posterior"]
-    save_figure(ppc_figure(result.ppc, posterior_draws, targets), out / "ppc.png", dpi=110)
+    save_figure(marginals_figure(result.posterior, priors, ident), out / "marginals.png", dpi=110)
+    save_figure(ppc_figure(result.ppc, result.draws, targets), out / "ppc.png", dpi=110)  # both draws
     written += [out / "marginals.png", out / "ppc.png"]
     text = report_markdown(
         title=title,
         summary=summary,
         populations=populations,
-        ident=result.identifiability,
+        ident=ident,
         ppc=result.ppc,
         targets=targets,
         figures=figures,
     )
     write_text(out / "report.md", text)
-    record = {
-        **summary,
-        "posterior": result.posterior.describe(),
-        "identifiability": result.identifiability.to_dict(orient="records"),
-        "ppc": result.ppc.to_dict(orient="records"),
-    }
+    about = {("target_set" if key == "targets" else key): value for key, value in summary.items()}
+    record = check_document(result.posterior, ident, result.ppc, **about)
     if populations is not None:
         record["generations"] = populations.to_dict(orient="records")
     write_text(out / "calibration.json", json.dumps(record, indent=2, default=_json_default) + "\n")
@@ -289,10 +321,11 @@ def calibrate(
                 executor,
                 progress,
                 log,
+                problem.studies,
             )
         summary = {
-            "targets": f"{problem.targets.target_set.spec.name} ({problem.targets.target_set.source})",
-            "scenario": f"{problem.scenario.name} (hash {problem.scenario.hash})",
+            "targets": f"{problem.label} ({problem.source})",
+            "scenario": _scenarios_text(problem),
             "calibrated parameters": len(problem.priors.names),
             "population": settings.population,
             "generations": f"{outcome.generations} (requested {settings.generations}; "
@@ -314,7 +347,7 @@ def calibrate(
         def write(directory: OutputDirectory) -> list[Path]:
             folder = directory.path
             folder.mkdir(parents=True, exist_ok=True)
-            outcome.posterior.save(folder / "posterior.parquet", problem.scenario.hash, settings.seed)
+            outcome.posterior.save(folder / "posterior.parquet", _scenario_hashes(problem), settings.seed)
             write_text(folder / "generations.csv", outcome.populations.to_csv(index=False))
             written = [folder / "posterior.parquet", folder / "generations.csv"]
             return written + write_check(
@@ -323,13 +356,23 @@ def calibrate(
                 problem.targets,
                 problem.priors,
                 summary,
-                f"Calibration report: {problem.targets.target_set.spec.name}",
+                f"Calibration report: {problem.label}",
                 outcome.populations,
             )
 
         with sigint_ignored():
             written = OutputDirectory(out, force).write_all(write)
     return CalibrationRun(outcome, result, written)
+
+
+def _scenarios_text(problem: CalibrationProblem) -> str:
+    """Return the scenario(s) of a problem, with their hashes, for the summary."""
+    return "; ".join(f"{s.scenario.name} (hash {s.scenario.hash})" for s in problem.studies)
+
+
+def _scenario_hashes(problem: CalibrationProblem) -> str:
+    """Return what a posterior file is stamped with: the scenario's hash, or every study's joined by ``+``."""
+    return "+".join(study.scenario.hash for study in problem.studies)
 
 
 def _sampler_text(settings: CalibrationSettings) -> str:
@@ -400,19 +443,28 @@ def check_posterior(
         advice = ("Nothing was written; run" if out is not None else "Run") + " again to check"
         return Interrupted(0, 2 * draws, "predictive draw(s)", advice)
 
-    work = 2 * draws * estimated_seconds(problem.scenario)  # posterior and prior predictive
+    work = sum(2 * draws * estimated_seconds(s.scenario) for s in problem.studies)  # posterior and prior
     with stop_on_interrupt(stopped):
         with executor_for(executor, work) as pool:
             result = check(
-                posterior, problem.scenario, problem.targets, problem.priors, draws, seed, pool, progress, log
+                posterior,
+                problem.scenario,
+                problem.targets,
+                problem.priors,
+                draws,
+                seed,
+                pool,
+                progress,
+                log,
+                problem.studies,
             )
         written: list[Path] = []
         if out is not None:
             summary = {
                 "posterior": posterior.source,
                 "effective_sample_size": round(posterior.effective_sample_size, 1),
-                "targets": f"{problem.targets.target_set.spec.name} ({problem.targets.target_set.source})",
-                "scenario": f"{problem.scenario.name} (hash {problem.scenario.hash})",
+                "targets": f"{problem.label} ({problem.source})",
+                "scenario": _scenarios_text(problem),
                 "posterior predictive draws": draws,
                 "seed": seed,
                 "peersim": package_version(),
@@ -420,7 +472,12 @@ def check_posterior(
             with sigint_ignored():
                 written = OutputDirectory(out, force).write_all(
                     lambda directory: write_check(
-                        directory.path, result, problem.targets, problem.priors, summary, "Posterior check"
+                        directory.path,
+                        result,
+                        problem.targets,
+                        problem.priors,
+                        summary,
+                        "Posterior check",
                     )
                 )
     return result, written
@@ -440,15 +497,27 @@ def check_inputs(
     PeersimInputError
         As :func:`check_posterior` does.
     """
-    estimate = check_draws(problem.scenario, draws)
+    estimates = [check_draws(study.scenario, draws) for study in problem.studies]
+    estimate = Workload(
+        sum(e.runs for e in estimates),
+        sum(e.seconds for e in estimates),
+        sum(e.memory for e in estimates),
+        estimates[0].what,
+    )
     if out is not None:
         OutputDirectory(out, force).check(CHECK_FILES)
-    posterior.check_against(problem.scenario)
+    for study in problem.studies:
+        posterior.check_against(study.scenario)
     missing = [name for name in problem.priors.names if name not in posterior.parameters]
     if missing:
         raise PeersimInputError(
             f"{posterior.source}: has no column for calibrated parameter(s) {', '.join(missing)} "
-            f"that {problem.targets.target_set.source} calibrates ([priors] parameters)"
+            f"that {problem.source} calibrates ([priors] parameters)"
+        )
+    if problem.multi and posterior.studies != problem.study_scenarios:
+        raise PeersimInputError(
+            f"{posterior.source}: was calibrated to studies {posterior.studies or 'none'} (study: scenario "
+            f"name), not to {problem.study_scenarios}; check a posterior against the studies it was made for"
         )
     return estimate
 

@@ -23,6 +23,7 @@ from peersim.cli import (
     run,
     schema,
     sensitivity,
+    trials,
     validate,
 )
 from peersim.cli.common import (
@@ -78,6 +79,7 @@ for name, module in (
     ("calibrate", calibrate),
     ("ppc", ppc),
     ("plan", plan),
+    ("trials", trials),
 ):
     app.command(name)(module.command)
 

@@ -19,7 +19,7 @@ from peersim.cli.common import (
     backend,
     progress_for,
 )
-from peersim.cli.ppc import ScenarioOpt, TargetsArg, print_check, warn_few_particles
+from peersim.cli.ppc import ScenarioOpt, TargetsArgs, print_check, warn_few_particles
 
 VerboseOption = Annotated[
     bool,
@@ -28,7 +28,7 @@ VerboseOption = Annotated[
 
 
 def command(
-    targets: TargetsArg = None,
+    targets: TargetsArgs = None,
     scenario: ScenarioOpt = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Directory for the posterior, tables, figures and report.")
@@ -67,6 +67,9 @@ def command(
 ) -> None:
     """Calibrate mechanism strengths to targets with ABC-SMC (pyabc) and report the fit.
 
+    With several targets files (studies), the mechanism strengths are shared and
+    each study keeps its own scenario and usual-care baseline.
+
     Shows one line per generation (threshold, acceptance, evaluations) and, on a
     terminal, a progress bar. Ctrl-C keeps the generations finished in --db:
     the same command resumes from them.
@@ -97,7 +100,7 @@ def command(
 
 
 def _calibrate(
-    targets: Path | None,
+    targets: list[Path] | None,
     scenario: Path | None,
     out: Path,
     db: Path | None,
@@ -134,10 +137,11 @@ def _calibrate(
     db_path = db if db is not None else out / "history.db"
     checked = preflight(problem, settings, db_path, out, force)
     resume = f", resuming after generation {checked.kept}" if checked.kept else ""
+    scenarios = ", ".join(study.scenario.name for study in problem.studies)
+    studies = f"{len(problem.studies)} studies, " if problem.multi else ""
     typer.echo(
-        f"peersim calibrate: {len(problem.targets.names)} target(s) "
-        f"from {problem.targets.target_set.source}, "
-        f"{len(problem.priors.names)} parameter(s), scenario {problem.scenario.name}; "
+        f"peersim calibrate: {studies}{len(problem.targets.names)} target(s) from {problem.source}, "
+        f"{len(problem.priors.names)} parameter(s), scenario{'s' if problem.multi else ''} {scenarios}; "
         f"population {settings.population}, {settings.generations} generation(s), "
         f"{settings.replicates} replicate(s) per evaluation, seed {settings.seed}; db {db_path}{resume}",
         err=True,

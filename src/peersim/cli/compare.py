@@ -89,8 +89,12 @@ def command(
     """Compare what-ifs with a base scenario: paired differences with 95% intervals.
 
     Replicate i of every scenario runs with the same seed (common random
-    numbers), so differences are paired; comparing a scenario with itself gives
-    exactly zero. --set builds one more what-if: the base with those keys changed.
+    numbers) and the same draw of mechanism strengths, so differences are
+    paired; comparing a scenario with itself gives exactly zero. Per metric:
+    the 95% predictive interval of the effect (spread of the per-replicate
+    differences, posterior + model noise), the interval of the mean, and
+    P(benefit), the share of replicates in which the what-if is better (a tie
+    is not). --set builds one more what-if: the base with those keys changed.
     """
     if not whatifs and not sets:
         raise fail("compare: give at least one WHATIF file or a --set KEY=VALUE")
@@ -138,7 +142,8 @@ def command(
             f"peersim compare: base {base_source.scenario.name} ({base_source.source}), "
             f"{outcome.document['replicates']} paired replicate(s), seed {seed}, common random numbers"
         )
-        typer.echo(f"difference = what-if - base; interval: {outcome.document['interval']}")
+        for line in comparison_notes(outcome.document):
+            typer.echo(line)
         for source, label in zip(others, labels[1:], strict=True):
             origin = source.source + (f" with --set {' '.join(source.overrides)}" if source.overrides else "")
             typer.echo(f"\nwhat-if {label} ({origin}) vs base {base_source.scenario.name}")
@@ -159,6 +164,34 @@ def command(
         raise typer.Exit(EXIT_RUNS_FAILED)
 
 
+PREDICTIVE_COLUMN = "95% predictive interval"
+MEAN_COLUMN = "interval of the mean"
+BENEFIT_COLUMN = "P(benefit)"
+HARM_COLUMN = "P(harm)"
+TABLE_COLUMNS = [
+    "metric",
+    "base",
+    "what-if",
+    "difference",
+    PREDICTIVE_COLUMN,
+    BENEFIT_COLUMN,
+    HARM_COLUMN,
+    MEAN_COLUMN,
+    "n",
+]
+"""Columns of :func:`comparison_table`: the predictive interval, the primary answer, first."""
+
+
+def comparison_notes(document: dict[str, Any]) -> list[str]:
+    """Lines above the tables saying what the difference, each interval and P(benefit) are."""
+    return [
+        "difference = what-if - base, mean over the paired replicates",
+        f"- {document['predictive_interval']}",
+        f"- {document['interval']}",
+        f"- {document['p_benefit']}",
+    ]
+
+
 def comparison_table(differences: pd.DataFrame, label: str, site: str) -> pd.DataFrame:
     """One what-if's paired differences at one site, laid out for the terminal."""
     import pandas as pd
@@ -173,22 +206,28 @@ def comparison_table(differences: pd.DataFrame, label: str, site: str) -> pd.Dat
         if row is None:
             continue
         count = metric in COUNT_METRICS
-        interval = (
-            f"[{_number(row['lo'], count, True)}, {_number(row['hi'], count, True)}]"
-            if math.isfinite(float(row["lo"]))
-            else "-"
-        )
+        share = float(row["p_benefit"])
+        harm = float(row["p_harm"])
         out.append(
             {
                 "metric": metric,
                 "base": _number(row["base"], count),
                 "what-if": _number(row["whatif"], count),
                 "difference": _number(row["difference"], count, True),
-                "95% interval": interval,
+                PREDICTIVE_COLUMN: _interval(row["predictive_lo"], row["predictive_hi"], count),
+                BENEFIT_COLUMN: f"{share:.2f}" if math.isfinite(share) else "-",
+                HARM_COLUMN: f"{harm:.2f}" if math.isfinite(harm) else "-",
+                MEAN_COLUMN: _interval(row["lo"], row["hi"], count),
                 "n": str(int(row["n"])),
             }
         )
-    return pd.DataFrame(out, columns=["metric", "base", "what-if", "difference", "95% interval", "n"])
+    return pd.DataFrame(out, columns=TABLE_COLUMNS)
+
+
+def _interval(lo: Any, hi: Any, count: bool) -> str:
+    if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+        return "-"
+    return f"[{_number(lo, count, True)}, {_number(hi, count, True)}]"
 
 
 def _number(value: Any, count: bool, signed: bool = False) -> str:

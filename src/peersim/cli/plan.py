@@ -17,6 +17,8 @@ from peersim.cli.common import (
     ExecutorName,
     ExecutorOption,
     JobsOption,
+    NoPosteriorOption,
+    PosteriorOption,
     SchedulerOption,
     backend,
     flags,
@@ -62,15 +64,8 @@ def command(
             show_default=False,
         ),
     ] = None,
-    posterior: Annotated[
-        Path | None,
-        typer.Option(
-            "--posterior",
-            help="Posterior Parquet file from peersim calibrate: mechanism strengths drawn per replicate. "
-            "Without it the scenario's point values are used.",
-            show_default=False,
-        ),
-    ] = None,
+    posterior: PosteriorOption = None,
+    no_posterior: NoPosteriorOption = False,
     replicates: Annotated[
         int, typer.Option("--replicates", "-n", min=2, help="Replicates per confirmed plan.")
     ] = 40,
@@ -110,7 +105,10 @@ def command(
     given against the same people without peer support (common random
     numbers); ranks each lever of the costs file by gain per unit cost; and
     searches the lever grid for the cheapest plan meeting every --target with
-    probability >= 0.8 within --budget. When no plan of the grid meets the
+    probability >= 0.8 within --budget. By default each replicate draws its
+    mechanism strengths from the shipped posterior (one weighted particle,
+    shared by every plan of the replicate), so intervals and chances carry
+    parameter uncertainty as well as noise. When no plan of the grid meets the
     targets within the budget (a budget below the cheapest plan included), the
     outputs are still written and the command exits 3 with the reason. With
     --out, finished runs are kept as they finish: after Ctrl-C, the same
@@ -121,7 +119,10 @@ def command(
     from peersim.planning.report import PLAN_FIGURES, PLAN_OUTPUTS, no_answer, plan_json
     from peersim.planning.workflow import check_out, plan, plan_workload, prepare
 
-    inputs = prepare(site, costs, budget, targets or (), posterior, replicates, screen, seed)
+    use_posterior = not no_posterior
+    inputs = prepare(
+        site, costs, budget, targets or (), posterior, replicates, screen, seed, use_posterior=use_posterior
+    )
     check_out(out, force)
     work = plan_workload(inputs)
     try:
@@ -154,6 +155,17 @@ def command_line() -> str | None:
     return "peersim plan " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
 
 
+def posterior_text(result: PlanResult) -> str:
+    """Say where the mechanism strengths of the plan came from (the posterior, or the point values)."""
+    posterior = result.inputs.posterior
+    if posterior is None:
+        return "no posterior (--no-posterior): mechanism strengths at the scenario's point values"
+    return (
+        f"mechanism strengths drawn from {posterior.source} ({posterior.n} particles, effective sample "
+        f"size {posterior.effective_sample_size:.0f}), one particle per replicate"
+    )
+
+
 def print_summary(result: PlanResult) -> None:
     """Print the plan for the terminal: what ran, the answer, the prediction and the lever ranking."""
     # Heavy (pandas) and the library: imported only when a plan has run, as in `command`.
@@ -171,6 +183,7 @@ def print_summary(result: PlanResult) -> None:
         f"{len(result.plans)} plans; {result.runs} runs in {result.seconds:.1f} s"
         + (f" ({result.resumed} resumed from --out)" if result.resumed else "")
     )
+    typer.echo(posterior_text(result))
     typer.echo("")
     for line in answer_lines(result):
         typer.echo(line)

@@ -18,6 +18,7 @@ class KindName(StrEnum):
     costs = "costs"
     factors = "factors"
     targets = "targets"
+    trial = "trial"
     posterior = "posterior"
 
 

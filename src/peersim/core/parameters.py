@@ -190,7 +190,7 @@ MECHANISM_PARAMS: dict[str, ParamSpec] = _index(
             "uncertainty",
             mechanism=6,
             off=0.0,
-            source="direction [V] (ENRICH engaged vs not); size [A]",
+            source="association of engagement with less readmission [V] (Gillard 2024); causal size [A]",
         ),
         ParamSpec(
             "rel_strain",
@@ -228,7 +228,7 @@ MECHANISM_PARAMS: dict[str, ParamSpec] = _index(
             "conditions (fidelity 0.7, neutral relationship, no travel).",
             "uncertainty",
             mechanism=5,
-            source="CORE trial 72% attended >=3 of 10 [V] as a guide; assumption",
+            source="assumption (default first set with the held-out CORE trial's attendance in mind)",
         ),
         ParamSpec(
             "p_ward_access_base",
@@ -314,7 +314,7 @@ SITE_PARAMS: dict[str, ParamSpec] = _index(
             "Preparation sessions with ward and community teams before go-live.",
             "lever",
             mechanism=1,
-            source="ENRICH planned one co-delivered session per team [V]; count assumption",
+            source="ENRICH planned a co-delivered preparation session per team [A]; count assumption",
             integer=True,
         ),
         ParamSpec(
@@ -470,7 +470,7 @@ PROTOCOL_PARAMS: dict[str, ParamSpec] = _index(
             "contacts",
             "Contacts that count a participant as engaged (ENRICH: at least 2 [V]).",
             "context",
-            source="ENRICH engagement definition [V]",
+            source="ENRICH engagement definition, at least 2 contacts [A]",
             integer=True,
         ),
     )

@@ -1,16 +1,34 @@
-"""What-if comparisons on common random numbers: paired differences with 95% intervals.
+"""What-if comparisons on common random numbers: paired differences, their spread and benefit share.
 
 Replicate ``i`` of the base scenario and of every what-if runs with the same
 seed, ``replicate_seed(seed, i)``, and peersim's streams are keyed by site
 position and process, so a lever that does not touch a process leaves its
-draws alone. The difference ``what-if - base`` is then taken replicate by
-replicate: the noise the two runs share cancels, and a scenario compared with
-itself differs by exactly zero.
+draws alone. With a posterior (``peersim compare``'s default) replicate ``i``
+of every scenario also draws the same mechanism strengths. The difference
+``what-if - base`` is then taken replicate by replicate: the noise the two runs
+share cancels, and a scenario compared with itself differs by exactly zero.
 
-The interval is the 95% Student-t confidence interval of the *mean* paired
-difference over replicates (how precisely the ensemble pins down the expected
-effect of the change); it narrows as replicates are added. It is not the
-spread of single-run outcomes that ``peersim run`` reports.
+Each metric, overall and per site, gets (:func:`peersim.stats.paired_summary`,
+the same numbers from the run stores as from memory):
+
+* the **95% predictive interval of the effect** (``predictive_lo``,
+  ``predictive_hi``): the 2.5th and 97.5th percentiles of the per-replicate
+  paired differences. Each replicate draws its own mechanism strengths from
+  the posterior, so this is where the effect of the change on one site-run
+  falls given what is (not) known about the mechanisms and the model's own
+  noise. It is the primary answer, and does not narrow as replicates are
+  added. Without a posterior it reflects the model's noise only
+  (:data:`PREDICTIVE_TEXT_POINT`);
+* the **95% interval of the mean** (``lo``, ``hi``): the Student-t confidence
+  interval of the *mean* paired difference over replicates, how precisely the
+  ensemble pins down the expected effect; it narrows as replicates are added;
+* ``p_benefit``: the share of replicates in which the what-if is better by the
+  metric's direction (:data:`peersim.core.results.HIGHER_IS_BETTER`); a
+  difference of exactly 0 is not a benefit, and metrics without a direction
+  have none.
+
+Neither interval is the spread of single-run outcomes that ``peersim run``
+reports: both describe the *difference* between paired runs.
 """
 
 from __future__ import annotations
@@ -22,15 +40,44 @@ import numpy as np
 import pandas as pd
 
 from peersim.core.overrides import ScenarioSource
-from peersim.core.results import OVERALL
+from peersim.core.results import HIGHER_IS_BETTER, OVERALL
 from peersim.core.scenario import Scenario
 from peersim.ensemble.summary import SUMMARY_COLUMNS, GroupedValues, grouped_values
-from peersim.stats import PAIRED_COLUMNS, mean_interval
+from peersim.stats import PAIRED_COLUMNS, paired_summary
 
 COMPARE_FILES = ("compare.csv", "compare.json", "forest.png")
 """Files a comparison with an output directory writes next to its run stores."""
 
-INTERVAL_TEXT = "95% t-interval of the mean paired difference (what-if - base) over replicates"
+PREDICTIVE_TEXT = (
+    "95% predictive interval of the effect, posterior + model noise (the primary answer): "
+    "2.5th-97.5th percentile of the per-replicate paired differences (what-if - base), each "
+    "replicate drawing its own mechanism strengths from the posterior; it does not narrow as "
+    "replicates are added"
+)
+"""What ``predictive_lo`` and ``predictive_hi`` are, with a posterior (``predictive_interval``)."""
+
+PREDICTIVE_TEXT_POINT = (
+    "95% predictive interval of the effect, model noise only (the primary answer): 2.5th-97.5th "
+    "percentile of the per-replicate paired differences (what-if - base); run without a "
+    "posterior, every replicate uses the scenario's point mechanism strengths, so the interval "
+    "leaves out the uncertainty about them"
+)
+"""What ``predictive_lo`` and ``predictive_hi`` are without a posterior (``--no-posterior``)."""
+
+INTERVAL_TEXT = (
+    "95% interval of the mean: Student-t confidence interval of the mean paired difference "
+    "(what-if - base) over replicates, how precisely the ensemble pins down the expected "
+    "effect; it narrows as replicates are added"
+)
+"""What ``lo`` and ``hi`` are (the ``interval`` of ``compare.json``)."""
+
+P_BENEFIT_TEXT = (
+    "P(benefit): share of paired replicates in which the what-if is better than the base by "
+    "the metric's direction (higher_is_better true: difference > 0; false: difference < 0); "
+    "a difference of exactly 0 (a tie) is not a benefit; null for metrics without a direction. "
+    "P(harm), p_harm: the share in which it is worse; 1 - P(benefit) - P(harm) is the share of ties"
+)
+"""What ``p_benefit`` is (the ``p_benefit`` of ``compare.json``)."""
 
 
 class MetricsSource(Protocol):
@@ -113,13 +160,7 @@ def _paired(base: GroupedValues, whatif: GroupedValues, comparison: str) -> pd.D
         if not both.any():
             continue
         a, b = a_all[both], whatif.values[k][both]
-        keep = np.isfinite(a) & np.isfinite(b)
-        a, b = a[keep], b[keep]
-        if a.size == 0:
-            rows.append((comparison, *key, np.nan, np.nan, np.nan, np.nan, np.nan, 0))
-            continue
-        mean, lo, hi = mean_interval(b - a)
-        rows.append((comparison, *key, float(a.mean()), float(b.mean()), mean, lo, hi, int(a.size)))
+        rows.append((comparison, *key, *paired_summary(a, b, HIGHER_IS_BETTER.get(str(key[-1])))))
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
 
@@ -133,14 +174,24 @@ def compare_json(
     whatifs: Sequence[dict[str, Any]],
     seed: int,
     replicates: int,
+    with_posterior: bool = True,
 ) -> dict[str, Any]:
     """Shape paired differences as the ``peersim compare --json`` document.
 
-    ``{"base": {...}, "seed", "replicates", "interval", "comparisons": [{"label",
-    ..., "overall": {METRIC: {"base", "whatif", "difference", "lo", "hi", "n"}},
-    "sites": {SITE: {METRIC: {...}}}}]}``; missing values are ``null``.
-    ``base`` and each of ``whatifs`` describe a scenario (label, file, name,
-    hash, overrides); ``whatifs[k]["label"]`` matches the ``comparison`` column.
+    ``{"base": {...}, "seed", "replicates", "interval", "predictive_interval",
+    "p_benefit", "comparisons": [{"label", ..., "overall": {METRIC: {"base",
+    "whatif", "difference", "lo", "hi", "predictive_lo", "predictive_hi",
+    "p_benefit", "p_harm", "higher_is_better", "n"}},
+    "sites": {SITE: {METRIC: {...}}}}]}``;
+    missing values are ``null``. ``interval``, ``predictive_interval`` and
+    ``p_benefit`` describe ``lo``/``hi``, ``predictive_lo``/``predictive_hi``
+    and ``p_benefit``; ``higher_is_better`` is the metric's direction
+    (:data:`peersim.core.results.HIGHER_IS_BETTER`, ``null``: none).
+    ``with_posterior`` says whether the replicates drew mechanism strengths
+    from a posterior: without, the predictive interval reflects the model's
+    noise only, and ``predictive_interval`` says so. ``base`` and each of
+    ``whatifs`` describe a scenario (label, file, name, hash, overrides);
+    ``whatifs[k]["label"]`` matches the ``comparison`` column.
     """
     comparisons = []
     for whatif in whatifs:
@@ -153,6 +204,11 @@ def compare_json(
                 "difference": _clean(row.difference),
                 "lo": _clean(row.lo),
                 "hi": _clean(row.hi),
+                "predictive_lo": _clean(row.predictive_lo),
+                "predictive_hi": _clean(row.predictive_hi),
+                "p_benefit": _clean(row.p_benefit),
+                "p_harm": _clean(row.p_harm),
+                "higher_is_better": HIGHER_IS_BETTER.get(str(row.metric)),
                 "n": int(row.n),
             }
             if row.site == OVERALL:
@@ -164,7 +220,9 @@ def compare_json(
         "base": base,
         "seed": seed,
         "replicates": replicates,
+        "predictive_interval": PREDICTIVE_TEXT if with_posterior else PREDICTIVE_TEXT_POINT,
         "interval": INTERVAL_TEXT,
+        "p_benefit": P_BENEFIT_TEXT,
         "comparisons": comparisons,
     }
 

@@ -56,8 +56,16 @@ def _colour(index: int) -> str:
     return COLOURS[index % len(COLOURS)]
 
 
-def forest_figure(differences: pd.DataFrame, site: str = OVERALL, title: str = "") -> Figure:
-    """Forest plot of paired differences (what-if - base) with their 95% intervals.
+PREDICTIVE_LEGEND = "thick: 95% predictive interval of the effect (posterior + model noise)"
+PREDICTIVE_LEGEND_POINT = "thick: 95% predictive interval of the effect (model noise only, no posterior)"
+MEAN_LEGEND = "thin, light: 95% interval of the mean"
+"""Legend entries of :func:`forest_figure` for its two intervals."""
+
+
+def forest_figure(
+    differences: pd.DataFrame, site: str = OVERALL, title: str = "", with_posterior: bool = True
+) -> Figure:
+    """Forest plot of paired differences (what-if - base) with both 95% intervals.
 
     Parameters
     ----------
@@ -68,13 +76,25 @@ def forest_figure(differences: pd.DataFrame, site: str = OVERALL, title: str = "
         Which site's differences to draw (default: all sites pooled).
     title
         Figure title.
+    with_posterior
+        Whether the replicates drew mechanism strengths from a posterior; the
+        legend says the predictive interval then carries posterior + model
+        noise, else model noise only.
 
     Notes
     -----
-    Shares and indices on a 0-1 scale share one axis (left); contacts, sessions,
-    vacancy weeks and the odds ratio each get a small panel with their own
-    scale (right). A dotted line marks no difference.
+    Each metric gets a thick, dark bar for the 95% predictive interval of the
+    effect (``predictive_lo`` to ``predictive_hi``: where the difference of one
+    paired run falls, posterior + model noise; the primary answer), a thin,
+    light bar inside it for the 95% interval of the mean (``lo`` to ``hi``),
+    and a dot at the mean difference; the legend says which is which. A frame
+    without the predictive columns (from before they existed) draws the
+    interval of the mean only. Shares and indices on a 0-1 scale share one axis
+    (left); contacts, sessions, vacancy weeks and the odds ratio each get a
+    small panel with their own scale (right). A dotted line marks no difference.
     """
+    from matplotlib.lines import Line2D
+
     rows = differences[differences["site"] == site]
     labels = list(dict.fromkeys(rows["comparison"]))
     fig = Figure(figsize=(12, 7.5), layout="constrained")
@@ -86,41 +106,84 @@ def forest_figure(differences: pd.DataFrame, site: str = OVERALL, title: str = "
     y = np.arange(len(shares))[::-1].astype(float)
     for k, label in enumerate(labels):
         table = rows[rows["comparison"] == label].set_index("metric")
-        _forest_points(ax, table, shares, y + offsets[k], _colour(k), label)
+        _forest_points(ax, table, shares, y + offsets[k], _colour(k))
     ax.axvline(0.0, color="black", linewidth=0.8, linestyle=":")
     ax.set_yticks(y, shares, fontsize=8)
     ax.set_xlabel("difference, what-if - base (0-1 scale)")
     ax.set_title("Shares and indices", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     if labels:
-        ax.legend(fontsize=8, loc="best")
+        handles: list[Any] = [
+            Line2D([], [], color=_dark(_colour(k)), linewidth=_PREDICTIVE_WIDTH, marker="o",
+                   markersize=4, markerfacecolor="white", label=label)
+            for k, label in enumerate(labels)
+        ]  # fmt: skip
+        handles += [
+            Line2D(
+                [],
+                [],
+                color="#333333",
+                linewidth=_PREDICTIVE_WIDTH,
+                label=PREDICTIVE_LEGEND if with_posterior else PREDICTIVE_LEGEND_POINT,
+            ),
+            Line2D([], [], color="#BBBBBB", linewidth=_MEAN_WIDTH, label=MEAN_LEGEND),
+        ]
+        fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncol=2)
 
     for r, metric in enumerate(OTHER_METRICS):
         sub = fig.add_subplot(grid[r, 1])
         for k, label in enumerate(labels):
             table = rows[rows["comparison"] == label].set_index("metric")
-            _forest_points(sub, table, [metric], np.array([offsets[k]]), _colour(k), None)
+            _forest_points(sub, table, [metric], np.array([offsets[k]]), _colour(k))
         sub.axvline(0.0, color="black", linewidth=0.8, linestyle=":")
         sub.set_yticks([])
         sub.set_ylim(-0.6, 0.6)
         sub.set_title(metric, fontsize=8, loc="left")
         sub.tick_params(axis="x", labelsize=7)
         sub.grid(axis="x", alpha=0.3)
-    fig.suptitle(title or f"Paired differences (what-if - base), {site}, with 95% intervals")
+    fig.suptitle(
+        title
+        or f"Paired differences (what-if - base), {site}: 95% predictive interval (thick) "
+        "and interval of the mean (thin)"
+    )
     return fig
 
 
-def _forest_points(
-    ax: Any, table: pd.DataFrame, metrics: Sequence[str], y: np.ndarray, colour: str, label: str | None
-) -> None:
+_PREDICTIVE_WIDTH = 5.0
+_MEAN_WIDTH = 1.4
+
+
+def _dark(colour: str, factor: float = 0.65) -> tuple[float, float, float]:
+    """``colour`` darkened towards black (``factor`` of each channel kept)."""
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(colour)
+    return r * factor, g * factor, b * factor
+
+
+def _light(colour: str, factor: float = 0.7) -> tuple[float, float, float]:
+    """``colour`` lightened towards white (``factor`` of the way)."""
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(colour)
+    return r + (1 - r) * factor, g + (1 - g) * factor, b + (1 - b) * factor
+
+
+def _forest_points(ax: Any, table: pd.DataFrame, metrics: Sequence[str], y: np.ndarray, colour: str) -> None:
+    """Draw each metric's predictive interval (thick, dark), interval of the mean (thin, light) and mean."""
+
     def column(name: str) -> np.ndarray:
+        if name not in table.columns:
+            return np.full(len(metrics), np.nan)
         return np.array([table.loc[m, name] if m in table.index else np.nan for m in metrics], dtype=float)
 
     mean, lo, hi = column("difference"), column("lo"), column("hi")
-    lo, hi = np.where(np.isfinite(lo), lo, mean), np.where(np.isfinite(hi), hi, mean)
-    ax.errorbar(
-        mean, y, xerr=[mean - lo, hi - mean], fmt="o", color=colour, markersize=4, capsize=2, label=label
-    )
+    plo, phi = column("predictive_lo"), column("predictive_hi")
+    shown = np.isfinite(plo) & np.isfinite(phi)
+    ax.hlines(y[shown], plo[shown], phi[shown], color=_dark(colour), linewidth=_PREDICTIVE_WIDTH, zorder=2)
+    shown = np.isfinite(lo) & np.isfinite(hi)
+    ax.hlines(y[shown], lo[shown], hi[shown], color=_light(colour), linewidth=_MEAN_WIDTH, zorder=3)
+    ax.plot(mean, y, "o", color=_dark(colour), markerfacecolor="white", markersize=4, zorder=4)
 
 
 def _draw_bands(ax: Any, part: pd.DataFrame, colour: str, label: str | None) -> None:

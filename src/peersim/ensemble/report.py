@@ -83,13 +83,20 @@ def write_comparison(
 ) -> list[Path]:
     """Write ``compare.csv``, ``compare.json`` and ``forest.png`` into ``out``.
 
+    ``compare.csv`` has the columns :data:`peersim.stats.PAIRED_COLUMNS` (both
+    intervals and ``p_benefit``); ``forest.png`` draws the predictive interval
+    thick and the interval of the mean thin inside it.
+
     Raises
     ------
     peersim.errors.OutputsNotWritten
         If the disk refuses them, naming the temporary directory they were written to instead.
     """
     figure = forest_figure(
-        differences, title=f"What-if minus base ({base_name}): mean paired difference, 95% interval"
+        differences,
+        title=f"What-if minus base ({base_name}): mean paired difference, "
+        "95% predictive interval (thick) and 95% interval of the mean (thin)",
+        with_posterior=document.get("posterior") is not None,
     )
 
     def write(target: OutputDirectory) -> list[Path]:

@@ -315,6 +315,12 @@ def compare(
 ) -> CompareOutcome:
     """Compare what-ifs with a base scenario on common random numbers: paired differences with 95% intervals.
 
+    Per metric, overall and per site: the mean paired difference, the 95%
+    predictive interval of the per-replicate differences (the primary answer:
+    posterior + model noise, or model noise only without ``posterior``), the
+    95% interval of the mean, and the share of replicates in which the what-if
+    is better (see :mod:`peersim.ensemble.compare`).
+
     With ``out``, each scenario gets a run store ``out/LABEL`` and the
     comparison's ``compare.csv``, ``compare.json`` and ``forest.png`` are
     written there; running again resumes the stores.
@@ -398,6 +404,7 @@ def compare(
         [describe_source(s, label) for s, label in zip(whatifs, labels[1:], strict=True)],
         seed,
         len(pairs) if out is not None else replicates,
+        with_posterior=posterior is not None,
     )
     document["posterior"] = posterior.describe(base.scenario) if posterior is not None else None
     failures = [(label, f) for report, label in zip(reports, labels, strict=True) for f in report.failures]
@@ -451,7 +458,17 @@ def compare_scenarios(
     Returns
     -------
     pandas.DataFrame
-        :func:`peersim.stats.paired_differences` of every what-if, stacked.
+        :func:`peersim.stats.paired_differences` of every what-if, stacked
+        (columns :data:`peersim.stats.PAIRED_COLUMNS`): per ``comparison``,
+        ``site`` and ``metric`` the means ``base`` and ``whatif``, the mean
+        ``difference`` (what-if - base) with its 95% interval of the mean
+        (``lo``, ``hi``), the 95% predictive interval of the effect
+        (``predictive_lo``, ``predictive_hi``: 2.5th-97.5th percentile of the
+        per-replicate differences; with a posterior it carries the uncertainty
+        about mechanism strengths, without it the model's noise only),
+        ``p_benefit`` (share of replicates in which the what-if is better by
+        :data:`peersim.core.results.HIGHER_IS_BETTER`; a tie is no benefit;
+        NaN without a direction) and the number of pairs ``n``.
 
     Raises
     ------

@@ -44,9 +44,9 @@ Targets
 -------
 ``METRIC>=VALUE`` or ``METRIC<=VALUE`` (:func:`parse_target`). A plan meets its
 targets *with probability p* when, in a replicate (one draw of the mechanism
-strengths from the posterior, if one is given, and one draw of the model's own
-randomness), **every** target holds; the probability is the share of replicates
-in which they all hold. A missing value (e.g. fidelity when no session was
+strengths from the posterior, unless the plan runs without one, and one draw of
+the model's own randomness), **every** target holds; the probability is the
+share of replicates in which they all hold. A missing value (e.g. fidelity when no session was
 delivered) counts as not met. The share is judged with its one-sided 95% Wilson
 score bound (:func:`peersim.stats.wilson_bounds`):
 

@@ -66,11 +66,16 @@ SEARCH_METHOD = (
     "cheapest accepted plan is certain"
 )
 CHANCE_TEXT = (
-    "a plan meets its targets when, in a replicate (one posterior draw, if a posterior is given, and "
-    "one draw of the model's randomness), every target holds; it is accepted when the one-sided "
-    "{confidence:.0%} Wilson lower bound of the share of replicates meeting every target is at least "
-    "{probability:g}"
+    "a plan meets its targets when, in a replicate (one posterior draw, unless the plan runs without a "
+    "posterior, and one draw of the model's randomness), every target holds; it is accepted when the "
+    "one-sided {confidence:.0%} Wilson lower bound of the share of replicates meeting every target is at "
+    "least {probability:g}"
 )
+NO_POSTERIOR_TEXT = (
+    "no posterior: mechanism strengths at the scenario's point values; intervals carry only the "
+    "model's own randomness"
+)
+"""What the report says of a plan run without a posterior (``use_posterior=False``, ``--no-posterior``)."""
 PREDICTION_INTERVAL = (
     "mean over replicates; range: 2.5th-97.5th percentile of single-year outcomes over replicates; "
     "ci: 95% t-interval of the mean"
@@ -209,11 +214,19 @@ def answer_lines(result: PlanResult) -> list[str]:
             f"{plan_text(s.recommended)}."
         )
     elif s.status == "infeasible_budget" and s.cheapest_reaching is not None:
-        over = result.stats[s.cheapest_reaching].cost_mean - (budget or 0.0)
+        # Over budget by the budget rule: the upper end of the cost interval, which may exceed the
+        # budget when the expected cost does not (travel varies between replicates).
+        cost = result.stats[s.cheapest_reaching]
+        over = f"{money(cost.cost_mean - (budget or 0.0), cur)} over budget"
+        if cost.cost_mean <= (budget or 0.0):
+            over = (
+                f"the upper end of the 95% interval of its expected yearly cost, {money(cost.cost_hi, cur)}, "
+                f"is {money(cost.cost_hi - (budget or 0.0), cur)} over budget"
+            )
         lines.append(
             f"No plan within the budget of {money(budget, cur)} meets {targets} "
             f"with probability >= {prob:g}. "
-            f"Cheapest plan that does: {plan_text(s.cheapest_reaching)}, {money(over, cur)} over budget."
+            f"Cheapest plan that does: {plan_text(s.cheapest_reaching)}, {over}."
         )
     elif s.status == "infeasible_targets":
         where = " in the lever grid"
@@ -308,8 +321,10 @@ def plan_json(result: PlanResult, figures: Sequence[str] = ()) -> dict[str, Any]
     if inputs.posterior is None:
         posterior = {
             "source": None,
-            "note": "no posterior: mechanism strengths at the scenario's point values; intervals "
-            "carry only the model's own randomness",
+            "embedded_default": False,
+            "particles": None,
+            "effective_sample_size": None,
+            "note": NO_POSTERIOR_TEXT,
         }
     else:
         posterior = inputs.posterior.describe(scenario)

@@ -37,8 +37,9 @@ class PlanInputs:
         currency (``None``: none) and the probability, in (0, 1), with which a
         recommended plan meets every target.
     posterior
-        Mechanism strengths drawn per replicate; ``None`` runs the scenario's
-        point values (the plan then carries only the model's own randomness).
+        Mechanism strengths drawn per replicate (by default the shipped
+        posterior); ``None`` (``use_posterior=False``) runs the scenario's point
+        values (the plan then carries only the model's own randomness).
     replicates, screen_replicates, seed
         Full and screening replicate counts (2 <= screen <= full), and the base seed.
     confidence

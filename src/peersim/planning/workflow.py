@@ -1,7 +1,8 @@
 """Planning a new site end to end: inputs checked first, then prediction, ranking and search.
 
 :func:`prepare` reads and checks everything (site, costs, levers, targets,
-budget, posterior, replicate counts, within :data:`MAX_REPLICATES` and
+budget, posterior: the shipped one unless another is given or none is asked
+for; replicate counts, within :data:`MAX_REPLICATES` and
 :data:`MAX_SCREEN_RUNS`) before any simulation, so bad input fails in well
 under a second; :func:`plan_workload` says how long the screen will take.
 :func:`plan` then checks its output directory (:func:`check_out`) and runs, on
@@ -59,7 +60,7 @@ from peersim.planning.result import PlanInputs, PlanResult
 from peersim.planning.resume import KeptRuns, plan_key
 from peersim.planning.search import search
 from peersim.simulation import estimated_seconds
-from peersim.uncertainty import load_posterior
+from peersim.uncertainty import resolve_posterior
 
 __all__ = [
     "MAX_REPLICATES",
@@ -109,6 +110,7 @@ def prepare(
     screen_replicates: int | None = None,
     seed: int = 0,
     probability: float = DEFAULT_PROBABILITY,
+    use_posterior: bool = True,
 ) -> PlanInputs:
     """Read and check every input of a plan, before any simulation.
 
@@ -123,8 +125,9 @@ def prepare(
     targets
         ``METRIC>=VALUE`` or ``METRIC<=VALUE`` texts (:func:`~peersim.planning.inputs.parse_target`).
     posterior_path
-        Posterior file to draw mechanism strengths from, one particle per
-        replicate; ``None`` runs the scenario's point values.
+        Posterior file to draw mechanism strengths from, one weighted particle
+        per replicate; ``None`` draws them from the shipped posterior (as
+        ``peersim run`` and ``compare`` do) unless ``use_posterior`` is false.
     replicates
         Replicates per confirmed plan, at least 2 (with targets, at least
         :func:`~peersim.planning.inputs.min_replicates`).
@@ -135,6 +138,10 @@ def prepare(
         Base seed, shared by every plan (common random numbers).
     probability
         Probability, in (0, 1), with which a recommended plan must meet every target.
+    use_posterior
+        ``False`` runs the scenario's point values of the mechanism strengths
+        (``--no-posterior``): intervals then carry only the model's own
+        randomness. Giving ``posterior_path`` as well is refused.
 
     Raises
     ------
@@ -167,8 +174,8 @@ def prepare(
         space=space,
         targets=parsed,
         budget=check_budget(budget),
-        # Without a posterior a plan runs the scenario's point values, not the shipped posterior.
-        posterior=load_posterior(posterior_path) if posterior_path is not None else None,
+        # As `peersim run` and `compare`: the shipped posterior unless a file is given or none is asked for.
+        posterior=resolve_posterior(posterior_path, use_posterior),
         replicates=replicates,
         screen_replicates=screen,
         seed=seed,

@@ -6,13 +6,16 @@ The kinds, and the top-level keys that tell them apart (:data:`MARKERS`):
 * ``costs`` (``peersim plan --costs``): ``[unit_costs]``;
 * ``factors`` (``peersim sensitivity``): ``[[factors]]``;
 * ``targets`` (``peersim calibrate`` and ``ppc``): ``[[targets]]``;
+* ``trial`` (``peersim trials``: a registry study's ``observed.toml``): ``[[outcomes]]``,
+  checked with the ``scenario.toml`` beside it when there is one, as the registry
+  loads them;
 * ``posterior`` (``--posterior``): a Parquet file (``.parquet``, or Parquet's
   magic bytes ``PAR1``).
 
 Factors, targets and posteriors are checked against a scenario, as the commands
 that read them do: the embedded default scenario unless one is given, which is
 also what ``sensitivity``, ``calibrate`` and ``ppc`` use without ``--scenario``
-(a targets file names no scenario of its own). A costs file's lever options are
+(unless a targets file names its own, with its ``scenario`` key). A costs file's lever options are
 checked against a site only when the scenario given is one site in service
 mode, as ``peersim plan`` needs.
 """
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from peersim.calibration.inputs import bind_targets, build_priors, load_targets
+from peersim.calibration.inputs import bind_targets, build_priors, load_targets, study_scenario
 from peersim.core.scenario import Scenario
 from peersim.core.scenario_files import default_scenario, load_scenario
 from peersim.errors import PeersimInputError, ScenarioError
@@ -32,9 +35,10 @@ from peersim.io.files import existing_file, parse_toml, read_text_file
 from peersim.planning.inputs import PlanningSite, load_costs, load_planning_site
 from peersim.planning.levers import lever_space
 from peersim.sensitivity.inputs import load_factors
+from peersim.trials.inputs import OBSERVED_FILE, SCENARIO_FILE, load_observed, load_study
 from peersim.uncertainty import load_posterior
 
-InputKind = Literal["scenario", "costs", "factors", "targets", "posterior"]
+InputKind = Literal["scenario", "costs", "factors", "targets", "trial", "posterior"]
 """The kinds of input file peersim reads."""
 
 KINDS: dict[InputKind, str] = {
@@ -42,6 +46,7 @@ KINDS: dict[InputKind, str] = {
     "costs": "[unit_costs] (costs)",
     "factors": "[[factors]] (factors)",
     "targets": "[[targets]] (targets)",
+    "trial": "[[outcomes]] (a trials registry entry)",
     "posterior": "a Parquet file (posterior)",
 }
 """Each kind, with what marks a file as that kind (for messages)."""
@@ -51,6 +56,7 @@ MARKERS: dict[str, InputKind] = {
     "unit_costs": "costs",
     "factors": "factors",
     "targets": "targets",
+    "outcomes": "trial",
 }
 """Top-level keys that decide a TOML file's kind: one key each, required in its kind."""
 
@@ -64,6 +70,8 @@ HINTS: dict[str, InputKind] = {
     "currency": "costs",
     "price_year": "costs",
     "priors": "targets",
+    "held_out": "trial",
+    "citation": "trial",
 }
 """Other top-level keys of one kind only: they decide when no marker is present."""
 
@@ -275,13 +283,29 @@ def _factors(path: Path, against: _Against) -> str:
 
 def _targets(path: Path, against: _Against) -> str:
     # What CalibrationProblem.build does for `peersim calibrate` and `ppc`: bind, then the priors.
+    # A file naming its own scenario (`scenario = ...`) is checked against that one.
     target_set = load_targets(path)
-    bind_targets(target_set, against.scenario)
+    named = study_scenario(target_set)
+    scenario = named[0] if named is not None else against.scenario
+    bind_targets(target_set, scenario)
     priors = build_priors(target_set)
     return (
         f"valid targets file {target_set.spec.name!r}: {len(target_set.names)} target(s), "
-        f"{len(priors.names)} calibrated parameter(s), checked against scenario "
-        f"{against.scenario.name!r}"
+        f"{len(priors.names)} calibrated parameter(s), checked against scenario {scenario.name!r}"
+    )
+
+
+def _trial(path: Path, against: _Against) -> str:
+    # What `peersim trials` reads: the study folder when its scenario is beside the file.
+    if (path.parent / SCENARIO_FILE).is_file() and path.name == OBSERVED_FILE:
+        study = load_study(path.parent)
+        observed, checked = study.observed, f", checked with {study.folder / SCENARIO_FILE}"
+    else:
+        observed, checked = load_observed(path), ""
+    tested = sum(outcome.role == "predicted" for outcome in observed.outcomes)
+    return (
+        f"valid trial {observed.name!r}: {len(observed.outcomes)} outcome(s), {tested} "
+        f"predicted{checked}"
     )
 
 
@@ -300,6 +324,7 @@ _CHECKS: dict[InputKind, Callable[[Path, _Against], str]] = {
     "costs": _costs,
     "factors": _factors,
     "targets": _targets,
+    "trial": _trial,
     "posterior": _posterior,
 }
 """The check of each kind: the loader of the command that reads it, and a summary of what it found."""

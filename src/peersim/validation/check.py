@@ -303,10 +303,7 @@ def _trial(path: Path, against: _Against) -> str:
     else:
         observed, checked = load_observed(path), ""
     tested = sum(outcome.role == "predicted" for outcome in observed.outcomes)
-    return (
-        f"valid trial {observed.name!r}: {len(observed.outcomes)} outcome(s), {tested} "
-        f"predicted{checked}"
-    )
+    return f"valid trial {observed.name!r}: {len(observed.outcomes)} outcome(s), {tested} predicted{checked}"
 
 
 def _posterior(path: Path, against: _Against) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from peersim.cli.app import main as console_main
 from peersim.core.scenario import Scenario
 from peersim.core.scenario_files import parse_scenario
 
@@ -242,3 +244,26 @@ def _session_processes(session: int, grace: float) -> list[str]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return sorted(left.values())
+
+
+def main_in_process(argv: Sequence[str], cwd: Path | None = None) -> tuple[int, str, str]:
+    """Run the console entry in this process with ``argv`` (in ``cwd``, if given).
+
+    Returns the exit status, stdout and stderr: what a user sees, without the cost of a
+    new interpreter.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    previous = (sys.argv, os.getcwd())
+    sys.argv = ["peersim", *argv]
+    if cwd is not None:
+        os.chdir(cwd)
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            console_main()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    finally:
+        sys.argv = previous[0]
+        os.chdir(previous[1])
+    return code, out.getvalue(), err.getvalue()

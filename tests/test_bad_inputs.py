@@ -20,19 +20,14 @@ Add a case by adding a row to :data:`CASES`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import SCENARIOS_DIR, TINY_TOML
-from peersim.cli.app import main as console_main
+from conftest import SCENARIOS_DIR, TINY_TOML, main_in_process
 from peersim.cli.common import EXIT_BAD_INPUT, EXIT_CODES
 from peersim.uncertainty import default_posterior
 
@@ -312,27 +307,11 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / name).write_text(text, encoding="utf-8")
     particles = default_posterior().to_frame().drop(columns=["rel_strain"])
     particles.to_parquet(root / "partial.parquet", index=False)
-    code, _out, err = _main(["run", "tiny.toml", "-n", "2", "--no-posterior", "--out", "store"], root)
+    code, _out, err = main_in_process(
+        ["run", "tiny.toml", "-n", "2", "--no-posterior", "--out", "store"], root
+    )
     assert code == 0, err
     return root
-
-
-def _main(argv: list[str], cwd: Path) -> tuple[int, str, str]:
-    """Run the console entry in ``cwd`` with ``argv``; return exit status, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    previous = (sys.argv, os.getcwd())
-    sys.argv = ["peersim", *argv]
-    os.chdir(cwd)
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            console_main()
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    finally:
-        sys.argv = previous[0]
-        os.chdir(previous[1])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -340,7 +319,7 @@ def test_bad_input(name: str, workdir: Path) -> None:
     case = CASES[name]
     before = _hashes(workdir)
     started = time.perf_counter()
-    code, stdout, stderr = _main(list(case.argv), workdir)
+    code, stdout, stderr = main_in_process(list(case.argv), workdir)
     seconds = time.perf_counter() - started
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert code == case.exit, f"exit {code} ({EXIT_CODES.get(code)}), stderr: {stderr}"
@@ -394,7 +373,9 @@ def test_the_table_covers_every_case_of_the_issue() -> None:
 
 def test_a_partial_posterior_is_used_with_a_warning(workdir: Path) -> None:
     """Accepted, not refused: a posterior of some mechanisms is what calibrating a subset makes."""
-    code, stdout, stderr = _main(["run", "tiny.toml", "-n", "2", "--posterior", "partial.parquet"], workdir)
+    code, stdout, stderr = main_in_process(
+        ["run", "tiny.toml", "-n", "2", "--posterior", "partial.parquet"], workdir
+    )
     assert code == 0, stderr
     assert "peersim: warning: partial.parquet" in stderr
     assert "rel_strain" in stderr
@@ -404,6 +385,6 @@ def test_a_partial_posterior_is_used_with_a_warning(workdir: Path) -> None:
 def test_a_byte_order_mark_is_accepted(workdir: Path, tmp_path: Path) -> None:
     """Windows editors save UTF-8 with a byte-order mark; it is not a TOML error."""
     (tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbf" + TINY_TOML.encode("utf-8"))
-    code, stdout, stderr = _main(["validate", "bom.toml"], tmp_path)
+    code, stdout, stderr = main_in_process(["validate", "bom.toml"], tmp_path)
     assert code == 0, stderr
     assert "bom.toml" in stdout

@@ -11,13 +11,9 @@ runs at the truth, so covering is what a calibrated posterior should do.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
-import os
 import re
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import main_in_process
 from peersim.calibration.analysis import identifiability
 from peersim.calibration.evaluate import StudiesModel, evaluation_seed, study_seed, with_mechanisms
 from peersim.calibration.inputs import load_targets, targets_from_dict
@@ -37,7 +34,6 @@ from peersim.calibration.smc import (
     fingerprint,
     run_abc,
 )
-from peersim.cli.app import main as console_main
 from peersim.core.parameters import MECHANISM_PARAMS
 from peersim.core.scenario import Scenario
 from peersim.core.scenario_files import parse_scenario
@@ -324,24 +320,6 @@ def test_a_multi_study_posterior_round_trips_and_single_ones_stay_as_they_were(t
 # --- the command line ---------------------------------------------------------------------
 
 
-def _main(argv: list[str], cwd: Path) -> tuple[int, str, str]:
-    """Run the console entry in ``cwd`` with ``argv``; return exit status, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    previous = (sys.argv, os.getcwd())
-    sys.argv = ["peersim", *argv]
-    os.chdir(cwd)
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            console_main()
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    finally:
-        sys.argv = previous[0]
-        os.chdir(previous[1])
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def bad(folder: Path) -> Path:
     """Broken variants of the two studies, next to the good ones."""
@@ -424,7 +402,7 @@ def bad(folder: Path) -> Path:
 def test_bad_multi_study_input_exits_2_with_one_message(
     bad: Path, argv: list[str], fragments: list[str]
 ) -> None:
-    code, stdout, stderr = _main(["calibrate", *argv, "--quick", "--out", "never"], bad)
+    code, stdout, stderr = main_in_process(["calibrate", *argv, "--quick", "--out", "never"], bad)
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert code == 2, stderr
     assert len(lines) == 1, stderr
@@ -446,7 +424,7 @@ def test_the_same_scenario_by_option_and_key_is_accepted(folder: Path) -> None:
 def test_calibrate_two_studies_end_to_end(folder: Path) -> None:
     argv = ["calibrate", "alpha_targets.toml", "beta_targets.toml", "--out", "both"]
     budget = ["--population", "10", "--generations", "1", "--ppc-draws", "10", "--jobs", "1"]
-    code, stdout, stderr = _main([*argv, *budget], folder)
+    code, stdout, stderr = main_in_process([*argv, *budget], folder)
     assert code == 0, stderr
     assert "2 studies, 4 target(s) from alpha_targets.toml + beta_targets.toml" in stderr
     ppc = pd.read_csv(folder / "both" / "ppc.csv")
@@ -459,7 +437,7 @@ def test_calibrate_two_studies_end_to_end(folder: Path) -> None:
     assert posterior.studies == {"alpha": "alpha_trial", "beta": "beta_trial"}
     assert posterior.meta["study_records"][1]["baseline"] is None
     # `peersim run --posterior` on a study's scenario applies that study's baseline.
-    code, stdout, stderr = _main(
+    code, stdout, stderr = main_in_process(
         ["run", "scenarios/alpha.toml", "-n", "2", "--posterior", "both/posterior.parquet", "--out", "store"],
         folder,
     )

@@ -8,21 +8,16 @@ refused with one line, and the same JSON on one or two workers.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from conftest import TINY_TOML
+from conftest import TINY_TOML, main_in_process
 from peersim.calibration.inputs import default_targets, default_targets_text, study_scenario
-from peersim.cli.app import main as console_main
 from peersim.cli.common import EXIT_BAD_INPUT
 from peersim.cli.trials import DEFAULT_REPLICATES as CLI_DEFAULT_REPLICATES
 from peersim.core.scenario_files import default_scenario
@@ -35,28 +30,9 @@ FEW = "20"
 """Replicates of the runs here: the fewest accepted, a few seconds for CORE."""
 
 
-def _main(argv: list[str], cwd: Path | None = None) -> tuple[int, str, str]:
-    """Run the console entry with ``argv``; return exit status, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    previous = (sys.argv, os.getcwd())
-    sys.argv = ["peersim", *argv]
-    if cwd is not None:
-        os.chdir(cwd)
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            console_main()
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    finally:
-        sys.argv = previous[0]
-        os.chdir(previous[1])
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def core_json() -> dict[str, Any]:
-    code, out, err = _main(["trials", "--replicates", FEW, "--seed", "3", "--json", "--jobs", "1"])
+    code, out, err = main_in_process(["trials", "--replicates", FEW, "--seed", "3", "--json", "--jobs", "1"])
     assert code == 0, err
     return json.loads(out)
 
@@ -97,7 +73,7 @@ def test_the_command_and_the_library_default_to_the_same_replicates() -> None:
 
 
 def test_same_seed_same_json_on_one_or_two_workers(core_json: dict[str, Any]) -> None:
-    code, out, err = _main(["trials", "--replicates", FEW, "--seed", "3", "--json", "--jobs", "2"])
+    code, out, err = main_in_process(["trials", "--replicates", FEW, "--seed", "3", "--json", "--jobs", "2"])
     assert code == 0, err
     assert json.loads(out) == core_json
 
@@ -105,7 +81,9 @@ def test_same_seed_same_json_on_one_or_two_workers(core_json: dict[str, Any]) ->
 def test_human_output_and_out_directory(tmp_path: Path) -> None:
     registry = _registry(tmp_path / "registry", {"tiny": (TINY_TOML, OBSERVED_TINY)})
     out = tmp_path / "out"
-    code, text, err = _main(["trials", "-n", FEW, "--registry", str(registry), "--out", str(out), "-j", "1"])
+    code, text, err = main_in_process(
+        ["trials", "-n", FEW, "--registry", str(registry), "--out", str(out), "-j", "1"]
+    )
     assert code == 0, err
     assert "tiny" in text
     assert "itt_odds_ratio" in text
@@ -114,13 +92,15 @@ def test_human_output_and_out_directory(tmp_path: Path) -> None:
     assert json.loads((out / "trials.json").read_text())["trials"][0]["name"] == "tiny"
     assert "## tiny" in (out / "report.md").read_text()
     before = (out / "trials.json").read_bytes()
-    code, text, err = _main(["trials", "-n", FEW, "--registry", str(registry), "--out", str(out), "-j", "1"])
+    code, text, err = main_in_process(
+        ["trials", "-n", FEW, "--registry", str(registry), "--out", str(out), "-j", "1"]
+    )
     assert code == EXIT_BAD_INPUT
     assert err.count("\n") == 1
     assert "--force" in err
     assert "Traceback" not in err
     assert (out / "trials.json").read_bytes() == before
-    code, _text, err = _main(
+    code, _text, err = main_in_process(
         ["trials", "-n", FEW, "--registry", str(registry), "--out", str(out), "-j", "1", "--force"]
     )
     assert code == 0, err
@@ -311,7 +291,7 @@ def test_a_bad_registry_is_one_clear_line(case: str, tmp_path: Path) -> None:
     root = tmp_path / "registry"
     root.mkdir()
     _registry(root, studies)
-    code, out, err = _main(["trials", "-n", FEW, "--registry", str(root), "-j", "1"])
+    code, out, err = main_in_process(["trials", "-n", FEW, "--registry", str(root), "-j", "1"])
     assert code == EXIT_BAD_INPUT, err
     assert out == ""
     assert err.count("\n") == 1, err
@@ -322,7 +302,7 @@ def test_a_bad_registry_is_one_clear_line(case: str, tmp_path: Path) -> None:
 
 
 def test_a_registry_that_is_not_there(tmp_path: Path) -> None:
-    code, out, err = _main(["trials", "--registry", str(tmp_path / "nowhere")])
+    code, out, err = main_in_process(["trials", "--registry", str(tmp_path / "nowhere")])
     assert (code, out) == (EXIT_BAD_INPUT, "")
     assert err == f"peersim: error: {tmp_path / 'nowhere'}: no such registry folder\n"
 

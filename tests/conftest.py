@@ -267,3 +267,46 @@ def main_in_process(argv: Sequence[str], cwd: Path | None = None) -> tuple[int, 
         sys.argv = previous[0]
         os.chdir(previous[1])
     return code, out.getvalue(), err.getvalue()
+
+
+def town_and_county_toml(
+    name: str,
+    recruitment_weeks: int,
+    *,
+    admissions: float,
+    supervision: tuple[float, float],
+    peer_workers: int,
+    follow_up_weeks: int = 26,
+) -> str:
+    """Scenario TOML of a small trial of two contrasting sites, for calibration tests.
+
+    ``town`` is urban and NHS-hosted, ``county`` rural and not-for-profit-hosted;
+    ``admissions`` (eligible admissions a week), ``supervision`` (supervisor hours
+    a week, town then county) and ``peer_workers`` set their size.
+    """
+    town, county = supervision
+    return f"""
+name = "{name}"
+[horizon]
+recruitment_weeks = {recruitment_weeks}
+follow_up_weeks = {follow_up_weeks}
+[[sites]]
+name = "town"
+host = "nhs"
+geography = "urban"
+n_peer_workers = {peer_workers}
+supervisor_hours_per_week = {town:g}
+eligible_admissions_per_week = {admissions:g}
+[[sites]]
+name = "county"
+host = "not_for_profit"
+geography = "rural"
+n_peer_workers = {peer_workers}
+supervisor_hours_per_week = {county:g}
+eligible_admissions_per_week = {admissions:g}
+"""
+
+
+def town_and_county(name: str, recruitment_weeks: int, **sizes: Any) -> Scenario:
+    """The scenario of :func:`town_and_county_toml`, parsed."""
+    return parse_scenario(town_and_county_toml(name, recruitment_weeks, **sizes), source=f"<{name}>")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import town_and_county
 from peersim.calibration.analysis import identifiability
 from peersim.calibration.evaluate import CalibrationModel, evaluation_seed, with_mechanisms
 from peersim.calibration.inputs import targets_from_dict
@@ -30,35 +31,11 @@ from peersim.calibration.smc import (
     stored_fingerprint,
 )
 from peersim.core.scenario import Scenario
-from peersim.core.scenario_files import parse_scenario
 from peersim.core.streams import replicate_seed
 from peersim.errors import PeersimInputError
 from peersim.simulation import run
 
-CHEAP = parse_scenario(
-    """
-name = "cheap"
-mode = "trial"
-[horizon]
-recruitment_weeks = 16
-follow_up_weeks = 26
-[[sites]]
-name = "town"
-host = "nhs"
-geography = "urban"
-n_peer_workers = 3
-supervisor_hours_per_week = 6
-eligible_admissions_per_week = 6
-[[sites]]
-name = "county"
-host = "not_for_profit"
-geography = "rural"
-n_peer_workers = 3
-supervisor_hours_per_week = 3
-eligible_admissions_per_week = 6
-""",
-    source="<cheap>",
-)
+CHEAP = town_and_county("cheap", 16, admissions=6, supervision=(6, 3), peer_workers=3)
 """About 190 participants over 16 weeks, 26-week follow-up: one run takes ~0.1 s."""
 
 TRUTH = {"p_readmit_12m_usual_care": 0.42, "p_attend_base": 0.8}

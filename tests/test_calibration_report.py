@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from conftest import town_and_county
 from peersim.calibration.analysis import NOT_INFORMED_RATIO, identifiability, posterior_predictive
 from peersim.calibration.evaluate import predictive_draws
 from peersim.calibration.figures import ppc_figure
@@ -17,34 +18,11 @@ from peersim.calibration.report import report_markdown
 from peersim.calibration.smc import CalibrationProblem
 from peersim.calibration.workflow import CHECK_FILES, check_posterior
 from peersim.core.parameters import MECHANISM_PARAMS
-from peersim.core.scenario_files import parse_scenario
 from peersim.errors import PeersimInputError
 from peersim.simulation import Runner
 from peersim.uncertainty import Posterior
 
-SCENARIO = parse_scenario(
-    """
-name = "ppc"
-[horizon]
-recruitment_weeks = 12
-follow_up_weeks = 26
-[[sites]]
-name = "town"
-host = "nhs"
-geography = "urban"
-n_peer_workers = 3
-supervisor_hours_per_week = 6
-eligible_admissions_per_week = 5
-[[sites]]
-name = "county"
-host = "not_for_profit"
-geography = "rural"
-n_peer_workers = 3
-supervisor_hours_per_week = 2
-eligible_admissions_per_week = 5
-""",
-    source="<ppc>",
-)
+SCENARIO = town_and_county("ppc", 12, admissions=5, supervision=(6, 2), peer_workers=3)
 
 AT_DEFAULTS = Posterior(
     pd.DataFrame({"p_readmit_12m_usual_care": [0.51], "p_attend_base": [0.6]}), np.array([1.0])

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import town_and_county
 from peersim import default_scenario, run
 from peersim.calibration.inputs import (
     ARM_METRICS,
@@ -31,29 +32,7 @@ Z_95 = 1.959963984540054
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TWO_SITES = parse_scenario(
-    """
-name = "two"
-[horizon]
-recruitment_weeks = 8
-follow_up_weeks = 26
-[[sites]]
-name = "town"
-host = "nhs"
-geography = "urban"
-n_peer_workers = 2
-supervisor_hours_per_week = 4
-eligible_admissions_per_week = 2
-[[sites]]
-name = "county"
-host = "not_for_profit"
-geography = "rural"
-n_peer_workers = 2
-supervisor_hours_per_week = 2
-eligible_admissions_per_week = 2
-""",
-    source="<two>",
-)
+TWO_SITES = town_and_county("two", 8, admissions=2, supervision=(4, 2), peer_workers=2)
 
 
 def point(name: str = "t", **extra: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_peersim
+from conftest import run_peersim, town_and_county_toml
 from peersim.calibration.analysis import (
     INFORMATIVE_GAIN,
     PARAMETER_VERDICTS,
@@ -29,26 +29,7 @@ from peersim.cli.ppc import print_check
 from peersim.core.scenario_files import parse_scenario
 from peersim.uncertainty import Posterior
 
-SCENARIO_TOML = """
-name = "ppc_prior"
-[horizon]
-recruitment_weeks = 12
-follow_up_weeks = 26
-[[sites]]
-name = "town"
-host = "nhs"
-geography = "urban"
-n_peer_workers = 3
-supervisor_hours_per_week = 6
-eligible_admissions_per_week = 5
-[[sites]]
-name = "county"
-host = "not_for_profit"
-geography = "rural"
-n_peer_workers = 3
-supervisor_hours_per_week = 2
-eligible_admissions_per_week = 5
-"""
+SCENARIO_TOML = town_and_county_toml("ppc_prior", 12, admissions=5, supervision=(6, 2), peer_workers=3)
 SCENARIO = parse_scenario(SCENARIO_TOML, source="<ppc_prior>")
 
 AT_DEFAULTS = Posterior(

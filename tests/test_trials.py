@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import TINY_TOML, main_in_process
@@ -24,7 +25,7 @@ from peersim.core.scenario_files import default_scenario
 from peersim.trials import crps, load_registry, predictive_percentile
 from peersim.trials.inputs import default_registry_path
 from peersim.trials.workflow import DEFAULT_REPLICATES
-from peersim.uncertainty import default_posterior
+from peersim.uncertainty import Posterior, default_posterior
 
 FEW = "20"
 """Replicates of the runs here: the fewest accepted, a few seconds for CORE."""
@@ -305,6 +306,19 @@ def test_a_registry_that_is_not_there(tmp_path: Path) -> None:
     code, out, err = main_in_process(["trials", "--registry", str(tmp_path / "nowhere")])
     assert (code, out) == (EXIT_BAD_INPUT, "")
     assert err == f"peersim: error: {tmp_path / 'nowhere'}: no such registry folder\n"
+
+
+def test_another_posterior_is_read_and_a_missing_one_refused(tmp_path: Path) -> None:
+    code, out, err = main_in_process(["trials", "--posterior", str(tmp_path / "none.parquet")])
+    assert (code, out) == (EXIT_BAD_INPUT, "")
+    assert str(tmp_path / "none.parquet") in err
+    assert "Traceback" not in err
+    two = Posterior(pd.DataFrame({"p_attend_base": [0.5, 0.9]}), np.array([1.0, 1.0]), source="two")
+    two.save(tmp_path / "two.parquet")
+    args = ["trials", "-n", FEW, "--json", "-j", "1", "--posterior", str(tmp_path / "two.parquet")]
+    code, out, err = main_in_process(args)
+    assert code == 0, err
+    assert json.loads(out)["posterior"]["source"] == str(tmp_path / "two.parquet")
 
 
 def test_the_shipped_registry_is_packaged() -> None:

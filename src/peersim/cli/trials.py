@@ -14,6 +14,7 @@ from peersim.cli.common import (
     MAX_SEED,
     JobsOption,
     JsonOption,
+    PosteriorOption,
     announce,
     backend,
     print_table,
@@ -51,11 +52,12 @@ def command(
             show_default=False,
         ),
     ] = None,
+    posterior_path: PosteriorOption = None,
 ) -> None:
     """Predict published trials held out from calibration, and score the predictions.
 
     Each study's scenario runs with mechanism strengths drawn from the shipped
-    posterior, one weighted draw per replicate (values the scenario sets are
+    posterior (or --posterior FILE), one weighted draw per replicate (values the scenario sets are
     kept). Per outcome: the predicted median and central 95% interval, whether
     it covers the published value, the predictive percentile of that value and
     the CRPS. Outcomes a scenario sets (inputs) or that informed calibration are
@@ -64,10 +66,10 @@ def command(
     where = backend("local", jobs, None) if jobs is not None else None
     from peersim.trials.inputs import load_registry
     from peersim.trials.workflow import check_out, check_trials, run_trials, trials_workload
-    from peersim.uncertainty import default_posterior
+    from peersim.uncertainty import default_posterior, load_posterior
 
     studies = load_registry(registry)
-    posterior = default_posterior()
+    posterior = load_posterior(posterior_path) if posterior_path is not None else default_posterior()
     check_trials(studies, seed, replicates, posterior)
     check_out(out, force)
     work = trials_workload(studies, replicates)

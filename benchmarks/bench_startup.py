@@ -31,7 +31,18 @@ from collections.abc import Sequence
 HELP_TARGET = 0.5
 SPEED_UP_TARGET = 1.6
 POOL_TARGET = 1.0
-COMMANDS = ("run", "compare", "plot", "validate", "schema", "sensitivity", "calibrate", "ppc", "plan", "trials")
+COMMANDS = (
+    "run",
+    "compare",
+    "plot",
+    "validate",
+    "schema",
+    "sensitivity",
+    "calibrate",
+    "ppc",
+    "plan",
+    "trials",
+)
 
 POOL_PROBE = """\
 import sys, time

@@ -443,6 +443,16 @@ def test_calibrate_two_studies_end_to_end(folder: Path) -> None:
     )
     assert code == 0, stderr
     assert "drawn from both/posterior.parquet" in stdout
+    # `peersim ppc` checks the multi-study posterior against both studies, each on its scenario,
+    # and ties the control target to that study's own baseline (an input in disguise).
+    check = ["ppc", "alpha_targets.toml", "beta_targets.toml", "--posterior", "both/posterior.parquet"]
+    code, stdout, stderr = main_in_process([*check, "--draws", "10", "--json", "--jobs", "1"], folder)
+    assert code == 0, stderr
+    document = json.loads(stdout)
+    assert [t["name"] for t in document["targets"]] == list(ppc["target"])
+    assert all({"prior_predictive", "posterior_predictive"} <= set(t) for t in document["targets"])
+    baseline = next(p for p in document["parameters"] if p["parameter"] == "p_readmit_12m_usual_care@alpha")
+    assert baseline["set_by"] == "alpha.control"
 
 
 def test_the_worked_example_of_the_docs_binds(tmp_path: Path) -> None:

@@ -65,8 +65,22 @@ def _panel(ax: Any, row: dict[str, Any], study: str) -> None:
         ax.plot([observed], [0], "o", color=_OBSERVED, label="published")
     ax.set_yticks([0, 1], ["published", "predicted"], fontsize=8)
     ax.set_ylim(-0.6, 1.6)
+    ends = [v for v in (lo, hi, observed, _number(low), _number(high)) if math.isfinite(v)]
+    pad = 0.08 * (max(ends) - min(ends)) or 0.05
+    ax.set_xlim(min(ends) - pad, max(ends) + pad)  # bars stick to their ends; leave room
     ax.tick_params(axis="x", labelsize=8)
-    note = "" if row["tested"] else f" ({row['role']}: not a test)"
+    if row["tested"]:
+        note = f"\npercentile {float(row['percentile']):.2f}, {'covered' if row['covered'] else 'missed'}"
+    else:
+        note = f" ({row['role']}: not a test)"
     ax.set_title(f"{row['metric']}{note}", fontsize=9)
     if study:
         ax.set_ylabel(study, fontsize=10)
+
+
+def _number(value: Any) -> float:
+    """``value`` as a float; NaN for a missing one (``None``, an empty CSV cell)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan

@@ -27,6 +27,7 @@ import pytest
 
 from conftest import InterruptedRun, interrupt_peersim
 from peersim.core.overrides import load_source
+from peersim.ensemble.batches import batch_size
 from peersim.ensemble.runstore import RunStore
 from peersim.ensemble.workflow import compare
 from peersim.executor import DaskExecutor, Interrupts, LocalExecutor, deferred_interrupts
@@ -276,7 +277,13 @@ def test_ctrl_c_twice_in_compare_keeps_pairs_and_resumes_to_the_uninterrupted_st
     kept = assert_stopped_cleanly(result, REPLICATES, out)
     held = [len(RunStore.open(out / label).completed()) for label in LABELS]
     assert kept == min(held)
-    assert max(held) - min(held) <= 5  # interleaved batches: pairs, not one side far ahead
+    # Interleaved batches keep pairs, not one side far ahead. The tasks start in the order base,
+    # what-if, base, ..., so the base has started at most one batch more than the what-if, and at
+    # most 2 what-if batches (one a worker) are unfinished: the base is ahead by at most 3 batches
+    # (seen: 0 and 4 in earlier runs, 8 under a heavier load; the bound of 5 once used was a margin
+    # seen, not a guarantee).
+    batch = batch_size(len(LABELS) * REPLICATES, 2)
+    assert max(held) - min(held) <= 3 * batch, (held, batch)
     again = interrupt_peersim(command("compare", out), ROOT, presses=0, timeout=240)
     assert again.returncode == 0, again.stderr
     expected = reference(REPLICATES)

@@ -81,8 +81,8 @@ WHAT_IF = [
     new_code_cell(
         "from pathlib import Path\n\n"
         "import peersim\n"
-        "from peersim.uncertainty import default_posterior\n"
-        "from peersim.core.overrides import load_source\n\n"
+        "from peersim.core.overrides import load_source\n"
+        "from peersim.uncertainty import default_posterior\n\n"
         "SCENARIOS = Path('..') / 'scenarios'\n"
         "base = peersim.load_scenario(SCENARIOS / 'archetype_low.toml')\n"
         "whatifs = {\n"

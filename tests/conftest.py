@@ -116,9 +116,39 @@ def peersim_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "peersim", *args]
 
 
+def command_env() -> dict[str, str]:
+    """Environment of a real ``peersim`` command in a test: no display, no colour, wide tables."""
+    return {**os.environ, "MPLBACKEND": "Agg", "NO_COLOR": "1", "COLUMNS": "200"}
+
+
+def start_peersim(args: Sequence[str], cwd: Path) -> subprocess.Popen[str]:
+    """Start ``python -m peersim ARGS`` in its own process group, as a terminal's foreground job."""
+    return subprocess.Popen(
+        peersim_command(*args),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=command_env(),
+        start_new_session=True,
+    )
+
+
+def group_gone(group: int, timeout: float = 60.0) -> bool:
+    """Whether every process of ``group`` (the command and its workers) has ended within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def run_peersim(args: Sequence[str], cwd: Path, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     """Run ``python -m peersim ARGS`` in ``cwd`` and capture its text output."""
-    env = {**os.environ, "MPLBACKEND": "Agg", "NO_COLOR": "1", "COLUMNS": "200"}
+    env = command_env()
     return subprocess.run(
         peersim_command(*args),
         cwd=cwd,
@@ -172,7 +202,7 @@ def interrupt_peersim(
         command has not exited ``timeout`` seconds after the first SIGINT (it
         is killed, and its stderr is in the message).
     """
-    env = {**os.environ, "MPLBACKEND": "Agg", "NO_COLOR": "1", "COLUMNS": "200"}
+    env = command_env()
     # A shell's background job starts with SIGINT ignored, which the command would inherit.
     ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -277,12 +307,14 @@ def town_and_county_toml(
     supervision: tuple[float, float],
     peer_workers: int,
     follow_up_weeks: int = 26,
+    names: tuple[str, str] = ("town", "county"),
 ) -> str:
     """Scenario TOML of a small trial of two contrasting sites, for calibration tests.
 
-    ``town`` is urban and NHS-hosted, ``county`` rural and not-for-profit-hosted;
-    ``admissions`` (eligible admissions a week), ``supervision`` (supervisor hours
-    a week, town then county) and ``peer_workers`` set their size.
+    The first of ``names`` is urban and NHS-hosted, the second rural and
+    not-for-profit-hosted; ``admissions`` (eligible admissions a week),
+    ``supervision`` (supervisor hours a week, first site then second) and
+    ``peer_workers`` set their size.
     """
     town, county = supervision
     return f"""
@@ -291,14 +323,14 @@ name = "{name}"
 recruitment_weeks = {recruitment_weeks}
 follow_up_weeks = {follow_up_weeks}
 [[sites]]
-name = "town"
+name = "{names[0]}"
 host = "nhs"
 geography = "urban"
 n_peer_workers = {peer_workers}
 supervisor_hours_per_week = {town:g}
 eligible_admissions_per_week = {admissions:g}
 [[sites]]
-name = "county"
+name = "{names[1]}"
 host = "not_for_profit"
 geography = "rural"
 n_peer_workers = {peer_workers}

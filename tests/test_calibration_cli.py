@@ -7,10 +7,8 @@ never a traceback. The independent bad-input invocations run concurrently
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,31 +16,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import run_peersim, town_and_county_toml
 from peersim.calibration.workflow import CALIBRATION_FILES
 from peersim.uncertainty import Posterior
 
 Result = subprocess.CompletedProcess[str]
 
-SCENARIO = """
-name = "cli_tiny"
-[horizon]
-recruitment_weeks = 6
-follow_up_weeks = 12
-[[sites]]
-name = "north"
-host = "nhs"
-geography = "urban"
-n_peer_workers = 2
-supervisor_hours_per_week = 4
-eligible_admissions_per_week = 3
-[[sites]]
-name = "south"
-host = "not_for_profit"
-geography = "rural"
-n_peer_workers = 2
-supervisor_hours_per_week = 2
-eligible_admissions_per_week = 3
-"""
+SCENARIO = town_and_county_toml(
+    "cli_tiny",
+    6,
+    admissions=3,
+    supervision=(4, 2),
+    peer_workers=2,
+    follow_up_weeks=12,
+    names=("north", "south"),
+)
 
 TARGET = """
 [[targets]]
@@ -70,16 +58,7 @@ def targets_text(
 
 
 def peersim(args: list[str], cwd: Path, timeout: float = 300.0) -> Result:
-    env = {**os.environ, "MPLBACKEND": "Agg", "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "peersim", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
+    return run_peersim(args, cwd, timeout)
 
 
 def assert_bad_input(result: Result, *fragments: str) -> None:

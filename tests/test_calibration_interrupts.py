@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import _session_processes, peersim_command, run_peersim
+from conftest import _session_processes, command_env, peersim_command, run_peersim, town_and_county_toml
 from peersim.calibration.inputs import targets_from_dict
 from peersim.calibration.smc import (
     CalibrationProblem,
@@ -43,26 +43,15 @@ from peersim.errors import Interrupted, OutputsNotWritten
 from peersim.executor import Progress
 from peersim.uncertainty import default_posterior
 
-SCENARIO = """
-name = "interrupt_tiny"
-[horizon]
-recruitment_weeks = 6
-follow_up_weeks = 12
-[[sites]]
-name = "north"
-host = "nhs"
-geography = "urban"
-n_peer_workers = 2
-supervisor_hours_per_week = 4
-eligible_admissions_per_week = 3
-[[sites]]
-name = "south"
-host = "not_for_profit"
-geography = "rural"
-n_peer_workers = 2
-supervisor_hours_per_week = 2
-eligible_admissions_per_week = 3
-"""
+SCENARIO = town_and_county_toml(
+    "interrupt_tiny",
+    6,
+    admissions=3,
+    supervision=(4, 2),
+    peer_workers=2,
+    follow_up_weeks=12,
+    names=("north", "south"),
+)
 """About 40 participants over 18 weeks: one evaluation takes about 0.03 s here."""
 
 TARGETS = """
@@ -127,7 +116,7 @@ def ctrl_c(
     ready: Callable[[], bool] | None = None,
 ) -> Pressed:
     """Run ``peersim ARGS``; once stderr says ``after`` (and ``ready()`` holds), press Ctrl-C."""
-    env = {**os.environ, "MPLBACKEND": "Agg", "NO_COLOR": "1", "COLUMNS": "200"}
+    env = command_env()
     with tempfile.TemporaryDirectory() as folder:
         err_path, out_path = Path(folder) / "stderr", Path(folder) / "stdout"
         with err_path.open("w") as err, out_path.open("w") as out:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from conftest import peersim_command, run_peersim
+from conftest import group_gone, run_peersim, start_peersim
 from peersim.errors import Interrupted, OutputsNotWritten, PeersimInputError
 from peersim.executor import LocalExecutor, Progress, no_progress
 from peersim.io.checkpoint import CHECKPOINT
@@ -272,31 +271,6 @@ def test_the_workload_of_the_screen_is_said_before_it_starts(files: tuple[Path, 
 # --------------------------------------------------------------------------- the real command
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "MPLBACKEND": "Agg", "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.Popen(
-        peersim_command(*args),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
-
-
-def _group_gone(group: int, timeout: float = 60.0) -> bool:
-    """Whether every process of ``group`` (the command and its workers) has ended within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_ctrl_c_stops_peersim_plan_cleanly_and_the_same_command_resumes(
     files: tuple[Path, Path], uninterrupted: tuple[PlanResult, Path]
 ) -> None:
@@ -312,7 +286,7 @@ def test_ctrl_c_stops_peersim_plan_cleanly_and_the_same_command_resumes(
         "engagement_rate>=0.4",
     ]
     args += ["--replicates", "12", "--seed", "3", "--jobs", "2", "--out", "interrupted"]
-    process = _start(args, cwd)
+    process = start_peersim(args, cwd)
     deadline = time.monotonic() + 600
     while not list((cwd / "interrupted" / CHECKPOINT).glob("part-*.parquet")):
         assert process.poll() is None, f"ended before keeping a run: {process.communicate()}"
@@ -329,7 +303,7 @@ def test_ctrl_c_stops_peersim_plan_cleanly_and_the_same_command_resumes(
     assert "plan run(s) asked for so far kept. Run again with --out interrupted to resume" in line, line
     kept = int(line.removeprefix("peersim: interrupted; ").split(" of ")[0])
     assert kept >= 1, line
-    assert _group_gone(process.pid), "worker processes outlived the command"
+    assert group_gone(process.pid), "worker processes outlived the command"
 
     again = run_peersim([*args, "--json"], cwd=cwd, timeout=600)
     assert again.returncode == 0, again.stderr

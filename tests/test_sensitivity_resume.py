@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY_TOML, peersim_command, run_peersim
+from conftest import TINY_TOML, group_gone, run_peersim, start_peersim
 from peersim.core.scenario import Scenario
 from peersim.errors import Interrupted, OutputsNotWritten, PeersimInputError
 from peersim.executor import LocalExecutor, Progress
@@ -290,31 +290,6 @@ def test_a_checkpoint_keeps_each_row_once_merges_its_parts_and_drops_a_damaged_o
 # --------------------------------------------------------------------------- the real command
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "MPLBACKEND": "Agg", "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.Popen(
-        peersim_command(*args),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
-
-
-def _group_gone(group: int, timeout: float = 60.0) -> bool:
-    """Whether every process of ``group`` (the command and its workers) has ended within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _wait_for_part(process: subprocess.Popen[str], checkpoint: Path, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while not list(checkpoint.glob("part-*.parquet")):
@@ -331,7 +306,7 @@ def test_ctrl_c_stops_peersim_sensitivity_cleanly_and_the_same_command_resumes(
     args = ["sensitivity", "factors.toml", "--scenario", "tiny.toml", "--method", "morris", "--n", "12"]
     args += ["--replicates", "2", "--seed", "2", "--outputs", "engagement_rate,fidelity_index"]
     args += ["--jobs", "2", "--out", "sa"]
-    process = _start(args, tmp_path)
+    process = start_peersim(args, tmp_path)
     _wait_for_part(process, tmp_path / "sa" / CHECKPOINT)
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the command and its workers alike
     sent = time.monotonic()
@@ -344,7 +319,7 @@ def test_ctrl_c_stops_peersim_sensitivity_cleanly_and_the_same_command_resumes(
     assert "of 60 sample point(s) kept. Run again with --out sa to resume" in line, line
     kept = int(line.removeprefix("peersim: interrupted; ").split(" of ")[0])
     assert 1 <= kept < 60, line
-    assert _group_gone(process.pid), "worker processes outlived the command"
+    assert group_gone(process.pid), "worker processes outlived the command"
 
     again = run_peersim(args, cwd=tmp_path, timeout=600)
     assert again.returncode == 0, again.stderr

@@ -102,6 +102,7 @@ from peersim.executor import (
 )
 from peersim.io.estimates import Workload
 from peersim.io.files import check_writable
+from peersim.io.inputs import check_count
 from peersim.io.provenance import model_source_digest, package_version
 from peersim.simulation import estimated_seconds
 from peersim.uncertainty import PER_STUDY_PARAMS, Posterior, study_parameter
@@ -216,10 +217,7 @@ class CalibrationSettings:
             ("ppc_draws", self.ppc_draws, 10),
         ]
         for name, value, least in checks:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise PeersimInputError(f"`{name}` must be a whole number, got {value!r}")
-            if value < least:
-                raise PeersimInputError(f"`{name}` must be at least {least}, got {value}")
+            check_count(value, name, least)
         check_seed(self.seed)
         Backend(self.executor, self.jobs, self.scheduler)  # checks jobs and the scheduler
 

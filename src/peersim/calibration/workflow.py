@@ -66,6 +66,7 @@ from peersim.executor import (
 )
 from peersim.io.estimates import Workload
 from peersim.io.files import OutputDirectory, save_figure, write_parquet, write_text
+from peersim.io.inputs import check_count
 from peersim.io.provenance import package_version
 from peersim.simulation import estimated_seconds
 from peersim.uncertainty import Posterior
@@ -531,10 +532,7 @@ def check_draws(scenario: Scenario, draws: int) -> Workload:
         For fewer than 10 draws, or more than :data:`~peersim.calibration.evaluate.MAX_PREDICTIVE_DRAWS`
         (with the time and memory asked for).
     """
-    if isinstance(draws, bool) or not isinstance(draws, int):
-        raise PeersimInputError(f"`draws` must be a whole number, got {draws!r}")
-    if draws < 10:
-        raise PeersimInputError(f"`draws` must be at least 10, got {draws}")
+    check_count(draws, "draws", 10)
     estimate = predictive_estimate(scenario, draws)
     if draws > MAX_PREDICTIVE_DRAWS:
         raise PeersimInputError(

@@ -204,6 +204,13 @@ PosteriorOption = Annotated[
         show_default=False,
     ),
 ]
+RepairOption = Annotated[
+    bool,
+    typer.Option(
+        "--repair",
+        help="Drop damaged parts of the run store(s) in --out and run their replicates again.",
+    ),
+]
 NoPosteriorOption = Annotated[
     bool,
     typer.Option("--no-posterior", help="Use the scenario's point values of the mechanism strengths."),

@@ -19,6 +19,7 @@ from peersim.cli.common import (
     JsonOption,
     NoPosteriorOption,
     PosteriorOption,
+    RepairOption,
     SchedulerOption,
     SetOption,
     announce,
@@ -78,13 +79,7 @@ def command(
             help="Allow what-ifs of another mode or horizon than the base (their people and weeks differ).",
         ),
     ] = False,
-    repair: Annotated[
-        bool,
-        typer.Option(
-            "--repair",
-            help="Drop damaged parts of the run store(s) in --out and run their replicates again.",
-        ),
-    ] = False,
+    repair: RepairOption = False,
 ) -> None:
     """Compare what-ifs with a base scenario: paired differences with 95% intervals.
 

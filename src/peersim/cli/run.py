@@ -18,6 +18,7 @@ from peersim.cli.common import (
     JsonOption,
     NoPosteriorOption,
     PosteriorOption,
+    RepairOption,
     SchedulerOption,
     SetOption,
     announce,
@@ -65,13 +66,7 @@ def command(
     sets: SetOption = None,
     posterior: PosteriorOption = None,
     no_posterior: NoPosteriorOption = False,
-    repair: Annotated[
-        bool,
-        typer.Option(
-            "--repair",
-            help="Drop damaged parts of the run store(s) in --out and run their replicates again.",
-        ),
-    ] = False,
+    repair: RepairOption = False,
 ) -> None:
     """Run a scenario and report means with 95% intervals over replicates.
 

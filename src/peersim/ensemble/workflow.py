@@ -44,6 +44,7 @@ from peersim.executor import (
 )
 from peersim.io.estimates import Workload
 from peersim.io.files import OutputDirectory
+from peersim.io.inputs import check_count
 from peersim.simulation import Runner, estimated_seconds
 from peersim.uncertainty import Posterior
 
@@ -83,11 +84,7 @@ def check_ensemble(scenarios: Sequence[Scenario], seed: int, replicates: int, at
         or more than :data:`MAX_REPLICATES` (with the time and memory asked for).
     """
     check_seed(seed)
-    if isinstance(replicates, bool) or not isinstance(replicates, int):
-        raise PeersimInputError(f"`replicates` must be a whole number, got {replicates!r}")
-    if replicates < at_least:
-        need = "at least 2 for an interval" if at_least == 2 else f"at least {at_least}"
-        raise PeersimInputError(f"`replicates` must be {need}, got {replicates}")
+    check_count(replicates, "replicates", at_least, "for an interval" if at_least == 2 else "")
     work = ensemble_estimate(scenarios, replicates)
     if replicates > MAX_REPLICATES:
         raise PeersimInputError(

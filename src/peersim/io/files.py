@@ -178,6 +178,17 @@ class OutputDirectory:
     path: Path
     force: bool = False
 
+    @classmethod
+    def checked(
+        cls, out: Path | str | None, names: Sequence[str], force: bool = False, owned: Sequence[str] = ()
+    ) -> OutputDirectory | None:
+        """Return ``out`` checked for writing ``names`` (see :meth:`check`); ``None`` without one."""
+        if out is None:
+            return None
+        directory = cls(Path(out), force=force)
+        directory.check(names, owned=owned)
+        return directory
+
     def check(self, names: Sequence[str], owned: Sequence[str] = (), foreign_ok: bool = False) -> None:
         """Refuse writing ``names`` here unless the directory is usable and nothing is lost.
 

@@ -76,6 +76,23 @@ class Problem:
         return shown_value(self.given)
 
 
+def check_count(value: Any, term: str, at_least: int, reason: str = "") -> int:
+    """Return ``value`` if it is a whole number of at least ``at_least`` (a count of runs, draws...).
+
+    Raises
+    ------
+    PeersimInputError
+        Naming ``term`` (an argument's name, shown in backquotes) and, for too
+        small a value, why the least is what it is (``reason``, e.g. "for an interval").
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PeersimInputError(f"`{term}` must be a whole number, got {value!r}")
+    if value < at_least:
+        why = f" {reason}" if reason else ""
+        raise PeersimInputError(f"`{term}` must be at least {at_least}{why}, got {value}")
+    return value
+
+
 def plain(value: Any) -> Any:
     """Return ``value`` as plain Python data: numpy scalars become ``float``/``int``/``bool``/``str``.
 

@@ -99,6 +99,7 @@ def collect(model: PeerSupportModel) -> RunResult:
     rate_ps = _ratio(readm_ps, n_ps)
     rate_uc = _ratio(readm_uc, n_uc)
     rate_eng = _ratio(readm_eng, n_eng)
+    rate_not_eng = _ratio(readm_ps - readm_eng, n_ps - n_eng)
     engagement = _ratio(n_eng, n_ps)
     values: dict[str, np.ndarray] = {
         "participants": _per_site(site, np.ones(len(p)), n_sites),
@@ -110,11 +111,11 @@ def collect(model: PeerSupportModel) -> RunResult:
         "readmission_rate_intervention": rate_ps,
         "readmission_rate_control": rate_uc,
         "readmission_rate_engaged": rate_eng,
-        "readmission_rate_not_engaged": _ratio(readm_ps - readm_eng, n_ps - n_eng),
+        "readmission_rate_not_engaged": rate_not_eng,
         "itt_odds_ratio": odds_ratio(readm_ps, n_ps, readm_uc, n_uc),
         "itt_risk_difference": rate_ps - rate_uc,
         "engaged_vs_control_difference": rate_eng - rate_uc,
-        "engaged_vs_not_engaged_difference": rate_eng - _ratio(readm_ps - readm_eng, n_ps - n_eng),
+        "engaged_vs_not_engaged_difference": rate_eng - rate_not_eng,
         "cace_risk_difference": _ratio(rate_ps - rate_uc, engagement),
         "true_effect_engaged": _ratio(readm_eng - readm_eng_uc, n_eng),
         "pw_strain": strain_mean,

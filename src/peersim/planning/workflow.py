@@ -240,11 +240,7 @@ def check_out(out: Path | None, force: bool = False) -> OutputDirectory | None:
     """
     from peersim.planning.report import PLAN_OUTPUTS  # heavy: matplotlib
 
-    if out is None:
-        return None
-    directory = OutputDirectory(Path(out), force=force)
-    directory.check(PLAN_OUTPUTS, owned=(CHECKPOINT,))
-    return directory
+    return OutputDirectory.checked(out, PLAN_OUTPUTS, force, owned=(CHECKPOINT,))
 
 
 class PlanEvaluator:

@@ -124,11 +124,7 @@ def check_out(out: Path | None, method: Method, force: bool = False) -> OutputDi
         ``/proc``), already holds an analysis's outputs, or holds other files,
         without ``force``. Its checkpoint (``checkpoint/``) is its own.
     """
-    if out is None:
-        return None
-    directory = OutputDirectory(Path(out), force=force)
-    directory.check(sensitivity_files(method), owned=(CHECKPOINT,))
-    return directory
+    return OutputDirectory.checked(out, sensitivity_files(method), force, owned=(CHECKPOINT,))
 
 
 def run_sensitivity(

@@ -26,6 +26,7 @@ from peersim.errors import Interrupted, PeersimInputError, RunsFailedError
 from peersim.executor import Backend, Executor, Progress, executor_for, no_progress
 from peersim.io.estimates import Workload
 from peersim.io.files import OutputDirectory
+from peersim.io.inputs import check_count
 from peersim.simulation import Runner, estimated_seconds
 from peersim.trials.evaluate import LEVEL, score_study
 from peersim.trials.inputs import Registry
@@ -58,8 +59,7 @@ def check_trials(registry: Registry, seed: int, replicates: int, posterior: Post
         study's scenario.
     """
     check_seed(seed)
-    if isinstance(replicates, bool) or not isinstance(replicates, int):
-        raise PeersimInputError(f"`replicates` must be a whole number, got {replicates!r}")
+    check_count(replicates, "replicates", 0)
     if not MIN_REPLICATES <= replicates <= MAX_REPLICATES:
         raise PeersimInputError(
             f"`replicates` must be from {MIN_REPLICATES} (for a 95% predictive interval) to "
@@ -76,11 +76,7 @@ TRIALS_FILES: tuple[str, ...] = ("trials.json", "trials.csv", "trials.png", "rep
 
 def check_out(out: Path | None, force: bool = False) -> OutputDirectory | None:
     """Return the checked output directory, or ``None`` without one (see :class:`OutputDirectory`)."""
-    if out is None:
-        return None
-    directory = OutputDirectory(Path(out), force=force)
-    directory.check(TRIALS_FILES)
-    return directory
+    return OutputDirectory.checked(out, TRIALS_FILES, force)
 
 
 @dataclass

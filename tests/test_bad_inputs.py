@@ -82,6 +82,17 @@ FILES: dict[str, str] = {
     "factors_unknown.toml": _replace(
         FACTORS, 'name = "supervisor_hours_per_week"', 'name = "supervisor_hours"'
     ),
+    # The dynamics of a real service (issue 12).
+    "shares_sum.toml": _replace(TINY_TOML, "caseload_cap = 4\n", "caseload_cap = 4\nshare_psychosis = 0.9\n"),
+    "funding_before_start.toml": _replace(
+        TINY_TOML, "caseload_cap = 3\n", "caseload_cap = 3\nfunding_end_week = -4\n"
+    ),
+    "horizon_too_long.toml": _replace(TINY_TOML, "recruitment_weeks = 8", "recruitment_weeks = 400"),
+    "duties_negative.toml": _replace(
+        TINY_TOML, "caseload_cap = 4\n", "caseload_cap = 4\nother_duties_share = -0.1\n"
+    ),
+    "switch_unknown.toml": TINY_TOML + "\n[switches]\ncapacty = false\n",
+    "switch_not_boolean.toml": TINY_TOML + '\n[switches]\ncapacity = "no"\n',
 }
 """The working folder of every case: valid and broken input files."""
 
@@ -280,6 +291,23 @@ CASES: dict[str, Case] = {
         ("sites[0].supervisor_hours", "unknown key"),
     ),
     "sensitivity_unknown_method": Case(("sensitivity", "--method", "fast"), ("fast",)),
+    # The dynamics of a real service (issue 12), through `validate` and `run`.
+    **{
+        f"{command}_{name}": Case((command, file), (file, *names))
+        for command in ("validate", "run")
+        for name, file, names in (
+            ("group_shares_sum", "shares_sum.toml", ("sites[0]", "share_psychosis", "must sum to 1")),
+            (
+                "funding_before_start",
+                "funding_before_start.toml",
+                ("sites[1].funding_end_week", "-4", "before the service starts"),
+            ),
+            ("horizon_too_long", "horizon_too_long.toml", ("horizon.recruitment_weeks", "400", "1 to 260")),
+            ("duties_negative", "duties_negative.toml", ("sites[0].other_duties_share", "-0.1", "0 to 0.6")),
+            ("switch_unknown", "switch_unknown.toml", ("switches.capacty", "unknown key", "patient_flow")),
+            ("switch_not_boolean", "switch_not_boolean.toml", ("switches.capacity", "true or false", "'no'")),
+        )
+    },
     # Options.
     "unknown_option": Case(("run", "--replicate", "2"), ("--replicate",), usage=True),
     "executor_unknown": Case(("run", "--executor", "mpi"), ("--executor",), usage=True),

@@ -218,7 +218,9 @@ def test_single_study_fingerprint_is_what_it_always_was(tmp_path: Path) -> None:
 
     The keys, their order, and every value's derivation are those of the
     one-study fingerprint before several studies existed; the content digests
-    of this fixed problem are literal values computed then.
+    of this fixed problem are literal values computed then. The scenario and
+    fixed-strength digests were recomputed once when the scenario gained fields
+    and six mechanism strengths (issue 12), since their content changed.
     """
     scenario = parse_scenario(
         'name = "pin"\n[horizon]\nrecruitment_weeks = 8\nfollow_up_weeks = 12\n[[sites]]\nname = "pin_ward"\n'
@@ -253,10 +255,10 @@ def test_single_study_fingerprint_is_what_it_always_was(tmp_path: Path) -> None:
         "peersim_version": package_version(),
         "model_source": model_source_digest(),
         "declared_bounds": _digest(declared),
-        "scenario": "66c8889c4621fac6",
+        "scenario": "2a1b9d14942ff064",
         "targets": "ebc1b2bf2a516029",
         "priors": "3f6f041480f7fba3",
-        "fixed": "d9bbe8ce1bef7499",
+        "fixed": "d9fcc8bcc07833ad",
         "seed": "3",
         "replicates": "2",
     }

@@ -159,7 +159,12 @@ def test_cli_compare_and_set_errors(tmp_path: Path) -> None:
     values = [v for v in comparison["overall"].values() if v["difference"] is not None]
     assert values
     assert all(v["difference"] == 0.0 and v["lo"] == 0.0 and v["hi"] == 0.0 for v in values)
-    assert all(v["n"] == 4 for v in comparison["overall"].values() if v["difference"] is not None)
+    # Every replicate pairs; only the stratified odds ratio may be undefined in a replicate of
+    # this ~20-person trial (seen: n = 3 of 4, when no site x group stratum has a readmission
+    # in one arm and none spared in the other).
+    defined = {m: v for m, v in comparison["overall"].items() if v["difference"] is not None}
+    assert all(v["n"] == 4 for m, v in defined.items() if m != "itt_odds_ratio_stratified")
+    assert 1 <= defined["itt_odds_ratio_stratified"]["n"] <= 4
     assert document["posterior"] is None
     assert "model noise only" in document["predictive_interval"]
     assert_self_comparison(comparison)

@@ -363,7 +363,7 @@ def test_set_overrides(sets: list[str]) -> None:
         (  # was a message broken over two lines by the key's carriage return
             lambda: parse_scenario('"\\r" = 1\n' + TINY_TOML, SOURCE),
             f"{SOURCE}: \"\\r\": unknown key '\\r'; valid keys here are: "
-            "name, description, mode, horizon, protocol, mechanisms, sites",
+            "name, description, mode, horizon, protocol, mechanisms, switches, sites",
         ),
         (  # was a message broken over two lines by the override's record separator
             lambda: load_source(None, ["\x1e.a=nan"]),

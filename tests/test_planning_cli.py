@@ -34,6 +34,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "costs.toml": tiny_costs(SMALL_LEVERS),
         "negative.toml": tiny_costs(SMALL_LEVERS).replace("supervisor_hour = 34.31", "supervisor_hour = -5"),
         "unknown_lever.toml": tiny_costs("peer_worker_pay = { values = [1, 2] }\n"),
+        "new_levers.toml": tiny_costs(
+            "other_duties_share = { values = [0.1, 0.2] }\nfunding_end_week = { values = [0, 30] }\n"
+        ),
     }
     for name, text in files.items():
         (cwd / name).write_text(text, encoding="utf-8")
@@ -67,6 +70,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "out_refused": plan(*args, *FAST, "--out", "taken"),
         "out_force": plan(*args, *FAST, "--out", "taken", "--force", "--json"),
         "no_posterior": plan(*args, *FAST, "--no-posterior", "--json"),
+        "new_levers": plan("site.toml", "--costs", "new_levers.toml", "--budget", "200000", *FAST, "--json"),
         "posterior_and_no_posterior": plan(
             *args, *FAST, "--posterior", "posterior.parquet", "--no-posterior"
         ),
@@ -121,6 +125,18 @@ def test_budget_below_the_site_as_given_is_no_answer_with_the_cheapest_alternati
     # The analysis itself was still reported on stdout, with the answer in full.
     assert "Prediction for the site as given" in result.stdout
     assert "Infeasible as given" in result.stdout
+
+
+def test_the_levers_issue_12_declared_can_be_opened(runs: dict[str, Any]) -> None:
+    # other_duties_share and funding_end_week are declared levers: a plan over them runs to a
+    # report, naming both (before their labels existed this ended in a KeyError traceback).
+    result = runs["new_levers"]
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    document = json.loads(result.stdout)
+    text = json.dumps(document)
+    assert "other_duties_share" in text
+    assert "funding_end_week" in text
 
 
 def test_json_is_one_document(runs: dict[str, Any]) -> None:

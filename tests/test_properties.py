@@ -2,7 +2,9 @@
 
 Scenarios are drawn with 1-3 sites, short recruitment and small admission rates,
 so each example runs in tens of milliseconds; mechanism strengths range over
-their whole declared bounds from :mod:`peersim.core.parameters`.
+their whole declared bounds from :mod:`peersim.core.parameters`, and so do the
+staff turnover, other duties, funding end and diagnostic group shares of each
+site, the structural switches and the longest wait for a first peer worker.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import peersim
-from peersim.core.parameters import MECHANISM_PARAMS, SITE_PARAMS
+from peersim.core.parameters import MECHANISM_PARAMS, PROTOCOL_PARAMS, SITE_PARAMS
+from peersim.core.results import GROUP_METRICS, GROUPS, OVERALL, YEAR_METRICS
 from peersim.core.scenario import Scenario
 from peersim.core.scenario_files import scenario_from_dict
 from peersim.model import Patient, PeerWorker, Supervisor, WardStaff
@@ -38,14 +41,32 @@ PROPORTION_METRICS = (
     "readmission_rate_not_engaged",
     "pw_strain",
     "ward_acceptance",
+    "unmet_demand",
 )
 COUNT_METRICS = (
     "participants",
     "mean_contacts",
     "contacts_before_discharge",
+    "mean_wait_weeks",
     "vacancy_weeks",
     "supervision_sessions",
+    "readmissions_averted",
 )
+YEAR_SHARES = (
+    "engagement_rate",
+    "unmet_demand",
+    "readmission_rate_intervention",
+    "fidelity_index",
+    "ward_acceptance",
+)
+YEAR_COUNTS = tuple(m for m in YEAR_METRICS if m not in YEAR_SHARES)
+GROUP_SHARES = (
+    "engagement_rate",
+    "unmet_demand",
+    "readmission_rate_intervention",
+    "readmission_rate_control",
+)
+GROUP_COUNTS = ("participants", "mean_contacts", "readmissions_averted")
 TIMESERIES_PROPORTIONS = ("ward_acceptance", "pw_strain", "fidelity_index", "engagement_rate")
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
@@ -56,6 +77,15 @@ def _bounded(name: str, registry: dict[str, Any] = SITE_PARAMS) -> st.SearchStra
     if spec.integer:
         return st.integers(int(spec.low), int(spec.high))
     return st.floats(spec.low, spec.high, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def group_shares(draw: st.DrawFn) -> dict[str, float]:
+    """Diagnostic group shares summing to 1, from whole-number weights (any may be 0)."""
+    weights = draw(st.lists(st.integers(0, 5), min_size=3, max_size=3).filter(any))
+    total = sum(weights)
+    names = ("share_psychosis", "share_personality_disorder", "share_other")
+    return {name: weight / total for name, weight in zip(names, weights, strict=True)}
 
 
 @st.composite
@@ -83,10 +113,18 @@ def site_tables(draw: st.DrawFn, index: int, peer_workers: st.SearchStrategy[int
         "n_ward_staff",
         "dur_stay_weeks_mean",
         "dur_vacancy_weeks",
+        "other_duties_share",
+        "ward_staff_turnover_per_year",
+        "supervisor_turnover_per_year",
     )
     for name in optional:
         if draw(st.booleans()):
             site[name] = draw(_bounded(name))
+    if draw(st.booleans()):
+        # 0 (funded throughout) or a week within the short delivery phase.
+        site["funding_end_week"] = draw(st.integers(0, 40))
+    if draw(st.booleans()):
+        site.update(draw(group_shares()))
     return site
 
 
@@ -102,10 +140,18 @@ def scenarios(draw: st.DrawFn, peer_workers: st.SearchStrategy[int] | None = Non
             "recruitment_weeks": draw(st.integers(4, 12)),
             "follow_up_weeks": draw(st.integers(4, 52)),
         },
+        "protocol": {"dur_max_wait_weeks": draw(_bounded("dur_max_wait_weeks", PROTOCOL_PARAMS))},
         "mechanisms": mechanisms,
+        "switches": {"capacity": draw(st.booleans()), "patient_flow": draw(st.booleans())},
         "sites": [draw(site_tables(i, workers)) for i in range(n_sites)],
     }
     return scenario_from_dict(data, source="<hypothesis>")
+
+
+def caseload_caps(scenario: Scenario) -> np.ndarray:
+    """Each site's caseload cap; unlimited (infinite) when the capacity switch is off."""
+    caps = np.array([site.caseload_cap for site in scenario.sites], dtype=float)
+    return caps if scenario.switches.capacity else np.full(len(caps), np.inf)
 
 
 def in_unit_interval_or_nan(values: pd.Series | np.ndarray) -> bool:
@@ -154,12 +200,14 @@ def test_proportions_lie_in_unit_interval(scenario: Scenario, seed: int) -> None
         assert len(values) == len(scenario.sites) + 1, metric
         assert in_unit_interval_or_nan(values), (metric, values.tolist())
     for metric in COUNT_METRICS:
-        values = metric_values(result, metric).to_numpy(dtype=float)
-        assert np.all(np.isnan(values) | (values >= 0)), (metric, values)
+        counts = metric_values(result, metric).to_numpy(dtype=float)
+        assert np.all(np.isnan(counts) | (counts >= 0)), (metric, counts)
     difference = metric_values(result, "itt_risk_difference").to_numpy(dtype=float)
     assert np.all(np.isnan(difference) | (np.abs(difference) <= 1.0)), difference
     odds = metric_values(result, "itt_odds_ratio").to_numpy(dtype=float)
     assert np.all(np.isnan(odds) | (odds > 0.0)), odds
+    stratified = metric_values(result, "itt_odds_ratio_stratified").to_numpy(dtype=float)
+    assert np.all(np.isnan(stratified) | (stratified >= 0.0)), stratified
 
     outcomes = result.outcomes
     shares = outcomes[outcomes["metric"].isin(["readmission_rate", "engagement_rate", "fidelity_index"])]
@@ -198,6 +246,110 @@ def test_participant_table_is_consistent(scenario: Scenario, seed: int) -> None:
         assert result.metric("engagement_rate") == pytest.approx(offered["engaged"].mean())
 
 
+@PROPERTY_SETTINGS
+@given(scenario=scenarios(), seed=seeds)
+def test_caseloads_stay_within_the_caps_every_week(scenario: Scenario, seed: int) -> None:
+    result = peersim.run(scenario, seed)
+    caps = dict(zip((s.name for s in scenario.sites), caseload_caps(scenario), strict=True))
+    site_limits = {
+        s.name: caps[s.name] * s.n_peer_workers if s.n_peer_workers else 0.0 for s in scenario.sites
+    }
+    series = result.timeseries
+    caseload = series[series["metric"] == "caseload"]
+    limit = caseload["site"].map(site_limits)
+    assert (caseload["value"] <= limit).all(), caseload[caseload["value"] > limit]
+    workers = result.workers
+    person_caps = np.array([caps[name] for name in workers["site"]], dtype=float)
+    assert (workers["peak_caseload"].to_numpy() <= person_caps).all(), workers
+    assert (workers["peak_caseload"] >= 0).all()
+
+
+@PROPERTY_SETTINGS
+@given(scenario=scenarios(), seed=seeds)
+def test_every_participant_is_accounted_for_once(scenario: Scenario, seed: int) -> None:
+    p = peersim.run(scenario, seed).patients
+    offered = (p["arm"] == "peer_support").to_numpy()
+    referred = (p["referred_week"] >= 0).to_numpy()
+    allocated = (p["allocated_week"] >= 0).to_numpy()
+    unmet = p["unmet_demand"].to_numpy()
+    readmitted = p["readmitted"].to_numpy()
+    ended_waiting = referred & ~allocated & ~unmet
+    # Exactly one of: given a peer worker; referred but never given one (unmet demand);
+    # readmitted while still waiting for one; never referred (the usual care arm).
+    kinds = allocated.astype(int) + unmet + ended_waiting + ~referred
+    assert (kinds == 1).all(), p[kinds != 1].to_string()
+    assert (referred == offered).all()
+    assert readmitted[ended_waiting].all()
+    max_wait = min(scenario.protocol.dur_max_wait_weeks, scenario.protocol.support_weeks)
+    waited = p["readmit_week"].to_numpy()[ended_waiting]
+    assert ((waited >= 1) & (waited < max_wait)).all(), (waited, max_wait)
+    assert (p.loc[unmet, "allocated_week"] == -1).all()
+    admit, discharge = p["admit_week"].to_numpy(), p["discharge_week"].to_numpy()
+    referred_week, allocated_week = p["referred_week"].to_numpy(), p["allocated_week"].to_numpy()
+    assert (
+        (referred_week[referred] >= admit[referred]) & (referred_week[referred] <= discharge[referred])
+    ).all()
+    assert (allocated_week[allocated] >= referred_week[allocated]).all()
+    assert (allocated_week[allocated] < discharge[allocated] + max_wait).all()
+    assert (p.loc[~offered, "contacts"] == 0).all()
+    assert (p.loc[~allocated, "contacts"] == 0).all()
+
+
+def _long_values(table: pd.DataFrame, metrics: tuple[str, ...]) -> pd.Series:
+    return table.loc[table["metric"].isin(metrics), "value"]
+
+
+@PROPERTY_SETTINGS
+@given(scenario=scenarios(), seed=seeds)
+def test_years_and_groups_are_bounded_and_add_up_to_the_run(scenario: Scenario, seed: int) -> None:
+    result = peersim.run(scenario, seed)
+    labels = [*(site.name for site in scenario.sites), OVERALL]
+    participants = {label: result.metric("participants", label) for label in labels}
+    years, groups = result.years, result.groups
+    assert set(years["metric"]) == set(YEAR_METRICS)
+    assert set(groups["metric"]) == set(GROUP_METRICS)
+    assert set(groups["group"]) == set(GROUPS)
+    assert in_unit_interval_or_nan(_long_values(years, YEAR_SHARES))
+    assert in_unit_interval_or_nan(_long_values(groups, GROUP_SHARES))
+    for table, counts in ((years, YEAR_COUNTS), (groups, GROUP_COUNTS)):
+        values = _long_values(table, counts).to_numpy(dtype=float)
+        assert np.all(np.isnan(values) | (values >= 0)), values
+    difference = _long_values(groups, ("itt_risk_difference",)).to_numpy(dtype=float)
+    assert np.all(np.isnan(difference) | (np.abs(difference) <= 1.0)), difference
+    for table in (years, groups):
+        counted = table[table["metric"] == "participants"].groupby("site")["value"].sum()
+        assert counted.to_dict() == participants, (counted.to_dict(), participants)
+    staff = result.staff.set_index(["site", "metric"])["value"]
+    leavers = years[years["metric"] == "peer_worker_leavers"].groupby("site")["value"].sum()
+    for label in labels:
+        assert leavers[label] == staff[(label, "peer_worker_leavers")], label
+    workers = result.workers
+    assert (workers["end_week"] >= 0).sum() == staff[(OVERALL, "peer_worker_leavers")]
+    vacant = years[(years["metric"] == "vacant_post_weeks") & (years["site"] == OVERALL)]["value"]
+    assert (vacant <= 52 * sum(site.n_peer_workers for site in scenario.sites)).all()
+
+
+@PROPERTY_SETTINGS
+@given(scenario=scenarios(), seed=seeds)
+def test_each_post_is_held_by_one_person_at_a_time(scenario: Scenario, seed: int) -> None:
+    result = peersim.run(scenario, seed)
+    funding_end = {site.name: site.funding_end_week for site in scenario.sites}
+    workers = result.workers
+    assert workers["post"].nunique() == sum(site.n_peer_workers for site in scenario.sites)
+    for _, people in workers.groupby("post"):
+        assert people["hire"].tolist() == list(range(1, len(people) + 1))
+        ends, starts = people["end_week"].to_numpy(), people["start_week"].to_numpy()
+        assert (ends[:-1] >= starts[:-1]).all()
+        assert (ends[:-1] >= 0).all()
+        assert (starts[1:] > ends[:-1]).all()
+        assert ends[-1] == -1 or ends[-1] >= starts[-1]
+        assert (people["experience_start"].iloc[1:] == 0.0).all()
+        end = funding_end[str(people["site"].iloc[0])]
+        if end > 0:
+            # No post is refilled once funding has ended.
+            assert (starts[1:] <= end).all(), (starts, end)
+
+
 # -- a model stepped week by week -----------------------------------------------------------------
 
 
@@ -205,7 +357,7 @@ def test_participant_table_is_consistent(scenario: Scenario, seed: int) -> None:
 @given(scenario=scenarios(), seed=seeds)
 def test_stepped_model_keeps_caps_agents_and_bounds(scenario: Scenario, seed: int) -> None:
     model = peersim.PeerSupportModel(scenario, rng=seed)
-    caps = np.array([site.caseload_cap for site in scenario.sites])
+    caps = caseload_caps(scenario)
     post_caps = caps[model.posts.site]
     n_patients = len(model.patients)
     n_posts = sum(site.n_peer_workers for site in scenario.sites)

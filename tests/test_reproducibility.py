@@ -16,7 +16,7 @@ import pytest
 
 import peersim
 from conftest import TINY_TOML
-from peersim.core.results import RunResult
+from peersim.core.results import TABLES, RunResult
 from peersim.core.scenario import Scenario
 from peersim.core.streams import replicate_seed, replicate_seeds
 from peersim.executor import LocalExecutor, TaskFailure
@@ -40,7 +40,7 @@ for name, table in peersim.run(scenario, seed).tables().items():
 
 
 def assert_same_tables(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
-    assert set(a) == set(b) == {"metrics", "outcomes", "staff", "timeseries", "patients"}
+    assert set(a) == set(b) == set(TABLES)
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -18,6 +19,8 @@ from peersim.model.hazard import baseline_cumulative_hazard, one_year_scale, ris
 from peersim.model.rules.contacts import rank_within
 from peersim.model.rules.readmission import settle
 from peersim.model.rules.ward import ward_contacts
+from peersim.model.rules.week import WeekState, week_state
+from peersim.model.rules.workers import drift_multiplier
 
 
 def tiny(
@@ -105,14 +108,14 @@ def test_rank_within_groups_keeps_input_order() -> None:
 
 
 def test_capacity_limits_contacts_per_peer_worker() -> None:
-    # 4 hours a week less admin = 192 minutes; a ward visit costs 60 and a rural
+    # 4 hours a week less other duties (20%) = 192 minutes; a ward visit costs 60 and a rural
     # community session 60 + 2 x 45 = 150 minutes.
     scenario = tiny(
         {"geography": "rural", "peer_worker_hours_per_week": 4.0, "n_peer_workers": 1, "caseload_cap": 10},
         mode="service",
     )
     model = PeerSupportModel(scenario, rng=4)
-    minutes = 4.0 * 60 * (1 - c.ADMIN_SHARE)
+    minutes = 4.0 * 60 * (1 - scenario.sites[0].other_duties_share)
     busiest = 0.0
     while model.running:
         ward_before = int(model.patients.contacts_pre_discharge.sum())
@@ -148,7 +151,7 @@ def test_settling_matches_week_by_week_accumulation() -> None:
 
     mech = model.spec.mechanisms
     effect = mech.rel_dose_readmission * (1 - np.exp(-p.dose[rows] / c.DOSE_SCALE_CONTACTS))
-    multiplier = np.exp(mech.rel_patient_heterogeneity * p.instability[rows] - effect)
+    multiplier = np.exp(model.setup.log_hazard_offset[rows] - effect)
     increments = np.diff(model.setup.baseline_cumulative)
     for i, row in enumerate(rows):
         total, week = 0.0, -1
@@ -192,3 +195,40 @@ def test_peer_support_never_raises_an_individuals_readmission() -> None:
     patients = run(tiny(mode="service"), 8).patients
     assert not (patients["readmitted"] & ~patients["readmitted_usual_care"]).any()
     assert patients["readmitted"].sum() <= patients["readmitted_usual_care"].sum()
+
+
+def _fidelity_twins(mechanisms: dict[str, float]) -> tuple[WeekState, WeekState, np.ndarray]:
+    """The week's state of two copies of a model's posts that differ only in fidelity (0.4 vs 0.95).
+
+    Also returns the relational skill of the posts' holders.
+    """
+    model = PeerSupportModel(tiny(mechanisms=mechanisms), rng=9)
+    for _ in range(6):
+        model.step()
+    low, high = copy.deepcopy(model.posts), copy.deepcopy(model.posts)
+    low.fidelity[:] = 0.4
+    high.fidelity[:] = 0.95
+    return week_state(low, model.ward, model.setup), week_state(high, model.ward, model.setup), low.skill
+
+
+def test_fidelity_engagement_off_cuts_every_path_from_fidelity_to_attendance() -> None:
+    shaped_by_fidelity = ("relationship_target", "first_contact_gain", "attend_logit")
+    low, high, skill = _fidelity_twins({"rel_fidelity_engagement": 0.0})
+    for name in shaped_by_fidelity:
+        np.testing.assert_array_equal(getattr(low, name), getattr(high, name), err_msg=name)
+    # Off, every peer worker relates as one at the reference fidelity would, times their skill.
+    np.testing.assert_allclose(low.relationship_target, np.minimum(c.FIDELITY_REFERENCE * skill, 1.0))
+    on_low, on_high, _ = _fidelity_twins({})
+    for name in shaped_by_fidelity:
+        assert (getattr(on_high, name) > getattr(on_low, name)).all(), name
+
+
+def test_drift_multiplier_ignores_experience_when_experience_is_off() -> None:
+    model = PeerSupportModel(tiny(), rng=10)
+    posts = model.posts
+    posts.experience[:] = np.linspace(0.0, 1.0, len(posts))
+    off = model.spec.mechanisms.model_copy(update={"rel_experience": 0.0})
+    np.testing.assert_array_equal(drift_multiplier(posts, off), posts.drift_rate)
+    on = drift_multiplier(posts, model.spec.mechanisms)
+    # rel_experience 0.5: a novice drifts 1.25 times their own rate, a veteran 0.75 times.
+    np.testing.assert_allclose(on / posts.drift_rate, 1.0 + 0.5 * (0.5 - posts.experience))

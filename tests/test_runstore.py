@@ -16,6 +16,7 @@ import pytest
 from conftest import TINY_TOML, peersim_command, run_peersim
 from peersim import default_scenario, run
 from peersim.core.overrides import ScenarioSource, load_source
+from peersim.core.results import TABLES
 from peersim.core.streams import replicate_seed
 from peersim.ensemble.batches import EnsembleJob, MemorySink, run_ensembles
 from peersim.ensemble.runstore import RunStore, RunStoreError
@@ -212,7 +213,7 @@ def test_source_for_a_scenario_object_round_trips(tmp_path: Path, tiny_file: Pat
     store = RunStore.open_for_writing(tmp_path / "s", source, 0)
     assert store.scenario_name == "tiny"
     assert store.site_names == ["north", "south"]
-    assert store.tables == ("metrics", "outcomes", "staff", "timeseries", "patients")
+    assert store.tables == TABLES
 
 
 def test_a_store_never_mixes_posterior_and_point_value_runs(tmp_path: Path) -> None:

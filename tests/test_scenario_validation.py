@@ -18,7 +18,15 @@ from peersim.core.parameters import (
     SITE_PARAMS,
     ParamSpec,
 )
-from peersim.core.scenario import DEFAULT_TRAVEL_MINUTES, Horizon, Mechanisms, Protocol, Scenario, Site
+from peersim.core.scenario import (
+    DEFAULT_TRAVEL_MINUTES,
+    Horizon,
+    Mechanisms,
+    Protocol,
+    Scenario,
+    Site,
+    Switches,
+)
 from peersim.core.scenario_files import load_scenario, parse_scenario, scenario_from_dict
 from peersim.errors import PeersimInputError, ScenarioError
 
@@ -73,7 +81,8 @@ def test_unknown_key_in_second_site_names_its_index_and_name() -> None:
 
 
 @pytest.mark.parametrize(
-    ("table", "model"), [("mechanisms", Mechanisms), ("horizon", Horizon), ("protocol", Protocol)]
+    ("table", "model"),
+    [("mechanisms", Mechanisms), ("horizon", Horizon), ("protocol", Protocol), ("switches", Switches)],
 )
 def test_unknown_key_in_a_nested_table(table: str, model: type[Any]) -> None:
     message = error_of(tiny_data(**{table: {"no_such_knob": 1.0}}))
@@ -127,9 +136,18 @@ def _all_specs() -> list[tuple[str, ParamSpec]]:
     return [(group, spec) for group, specs in groups.items() for spec in specs.values()]
 
 
+GROUP_SHARE_KEYS = ("share_psychosis", "share_personality_disorder", "share_other")
+
+
 def _with_value(group: str, name: str, value: float) -> dict[str, Any]:
     if group == "sites":
-        return tiny_data(sites=[tiny_site("north", **{name: value})])
+        values: dict[str, float] = {name: value}
+        if name in GROUP_SHARE_KEYS and 0 <= value <= 1:
+            # The three shares must sum to 1: the next one takes the rest, the third none.
+            rest = GROUP_SHARE_KEYS[(GROUP_SHARE_KEYS.index(name) + 1) % 3]
+            third = GROUP_SHARE_KEYS[(GROUP_SHARE_KEYS.index(name) + 2) % 3]
+            values.update({rest: 1.0 - value, third: 0.0})
+        return tiny_data(sites=[tiny_site("north", **values)])
     return tiny_data(**{group: {name: value}})
 
 
@@ -143,6 +161,10 @@ def test_out_of_range_names_the_path_and_the_declared_range(group: str, spec: Pa
     message = error_of(_with_value(group, spec.name, value))
     path = f"sites[0].{spec.name}" if group == "sites" else f"{group}.{spec.name}"
     assert message.startswith(f"{SOURCE}: {path}"), message
+    if spec.name == "funding_end_week" and side == "below":
+        # A week before the start says so, and what to give instead (see below).
+        assert "before the service starts" in message, message
+        return
     assert "out of range" in message
     assert spec.range_text in message, f"range {spec.range_text!r} missing from {message!r}"
     assert "\n" not in message, message
@@ -223,6 +245,77 @@ def test_several_problems_are_listed_together() -> None:
     assert len(lines) == 3, message
     assert "sites[0].caseload_cap" in lines[1]
     assert "sites[1].bogus" in lines[2]
+
+
+# -- the dynamics of a real service (issue 12) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shares",
+    [(0.5, 0.5, 0.5), (0.9, None, None), (0.0, 0.0, 0.0), (0.4, 0.2, 0.3)],
+    ids=["sum-1.5", "one-given", "all-zero", "sum-0.9"],
+)
+def test_group_shares_that_do_not_sum_to_one(shares: tuple[float | None, ...]) -> None:
+    given = {key: value for key, value in zip(GROUP_SHARE_KEYS, shares, strict=True) if value is not None}
+    message = error_of(tiny_data(sites=[tiny_site("north"), tiny_site("south", **given)]))
+    assert message.startswith(f"{SOURCE}: sites[1]"), message
+    assert '"south"' in message
+    for key in GROUP_SHARE_KEYS:
+        assert key in message
+    assert "must sum to 1" in message
+    assert "\n" not in message, message
+
+
+@pytest.mark.parametrize("shares", [(0.1, 0.2, 0.7), (1 / 3, 1 / 3, 1 / 3), (0.0, 1.0, 0.0)])
+def test_group_shares_summing_to_one_are_accepted(shares: tuple[float, float, float]) -> None:
+    site = tiny_site("north", **dict(zip(GROUP_SHARE_KEYS, shares, strict=True)))
+    assert scenario_from_dict(tiny_data(sites=[site])).sites[0].group_shares == shares
+
+
+@pytest.mark.parametrize("week", [-4, -1])
+def test_funding_end_before_the_start(week: int) -> None:
+    message = error_of(tiny_data(sites=[tiny_site("north", funding_end_week=week)]))
+    assert message.startswith(f"{SOURCE}: sites[0].funding_end_week"), message
+    assert str(week) in message
+    assert "before the service starts" in message
+    assert "0 for funding throughout" in message
+    assert "\n" not in message, message
+
+
+def test_a_horizon_beyond_the_supported_years() -> None:
+    message = error_of(tiny_data(horizon={"recruitment_weeks": 400}))
+    assert message.startswith(f"{SOURCE}: horizon.recruitment_weeks: 400 is out of range"), message
+    assert HORIZON_PARAMS["recruitment_weeks"].range_text in message  # 1 to 260 weeks: five years
+    assert "\n" not in message, message
+
+
+def test_a_negative_other_duties_share() -> None:
+    message = error_of(tiny_data(sites=[tiny_site("north", other_duties_share=-0.1)]))
+    assert message.startswith(f"{SOURCE}: sites[0].other_duties_share"), message
+    assert "-0.1" in message
+    assert SITE_PARAMS["other_duties_share"].range_text in message
+    assert "\n" not in message, message
+
+
+@pytest.mark.parametrize("value", ["yes", "false", 1, 0.0, [True]])
+def test_a_switch_that_is_not_true_or_false(value: Any) -> None:
+    message = error_of(tiny_data(switches={"capacity": value}))
+    assert message == f"{SOURCE}: switches.capacity: must be true or false, got {value!r}"
+
+
+def test_switches_must_be_a_table() -> None:
+    message = error_of(tiny_data(switches=True))
+    assert message.startswith(f"{SOURCE}: switches"), message
+    assert "table" in message
+
+
+def test_switches_default_to_on_and_read_from_a_file(tmp_path: Path) -> None:
+    assert scenario_from_dict(tiny_data()).switches == Switches(capacity=True, patient_flow=True)
+    path = tmp_path / "switched.toml"
+    path.write_text(TINY_TOML + "\n[switches]\ncapacity = false\n", encoding="utf-8")
+    scenario = load_scenario(path)
+    assert scenario.switches == Switches(capacity=False, patient_flow=True)
+    assert scenario.hash != parse_scenario(TINY_TOML).hash
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -424,6 +517,10 @@ def test_every_numeric_site_field_has_its_declared_bounds() -> None:
         assert properties[name]["minimum"] == spec.low, name
         assert properties[name]["maximum"] == spec.high, name
         assert properties[name]["type"] == ("integer" if spec.integer else "number"), name
+
+
+def test_funding_end_week_keeps_its_declared_minimum_in_the_schema() -> None:
+    assert _schema_properties("Site")["funding_end_week"]["minimum"] == SITE_PARAMS["funding_end_week"].low
 
 
 def test_registry_is_consistent() -> None:

@@ -43,13 +43,18 @@ def test_dummy_below_threshold_and_supervision_above_it(tiny_scenario: Scenario)
         > fidelity.loc[DUMMY, "threshold"]
     )
     assert not fidelity.loc["rel_dose_readmission", "influential"]
-    # With about 14 people in the peer support arm, engagement is mostly chance: the
-    # noise floor says so (seen 7-14 times the variance across points) and nothing
-    # clears the dummy.
-    engagement = result.analysis.diagnostics.set_index("output").loc["engagement_rate"]
-    assert engagement["noise_share"] > 1
-    assert engagement["influential"] == 0
-    assert any("engagement_rate: replicate noise" in w for w in result.warnings)
+    # With about 10-14 people in the peer support arm, engagement is mostly chance, and the
+    # analysis must say so rather than rank factors: either the noise floor dominates (seen
+    # 7-14 times the variance across points before issue 12) or, on this seed's common random
+    # numbers, no factor moves it at all (seen since: 0.8 at all 80 points of stream 0).
+    diagnostics = result.analysis.diagnostics.set_index("output")
+    if "engagement_rate" in diagnostics.index:
+        engagement = diagnostics.loc["engagement_rate"]
+        assert engagement["noise_share"] > 1
+        assert engagement["influential"] == 0
+        assert any("engagement_rate: replicate noise" in w for w in result.warnings)
+    else:
+        assert any("engagement_rate: the same value at every sample point" in w for w in result.warnings)
 
 
 def test_same_seed_same_indices_on_the_model(tiny_scenario: Scenario) -> None:

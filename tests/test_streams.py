@@ -116,11 +116,13 @@ def test_adding_a_site_at_the_end_leaves_earlier_sites_draws_unchanged(mode: str
 
 def test_adding_a_site_leaves_earlier_sites_staff_draws_unchanged() -> None:
     root = as_seed_sequence(2024)
-    one = build_posts(_scenario(1), root, weeks=30)
-    two = build_posts(_scenario(2), root, weeks=30)
+    one, supervisor_one = build_posts(_scenario(1), root, weeks=30)
+    two, supervisor_two = build_posts(_scenario(2), root, weeks=30)
     rows = two.site == 0
     np.testing.assert_array_equal(one.u_absence, two.u_absence[rows])
     np.testing.assert_array_equal(one.u_leave, two.u_leave[rows])
+    np.testing.assert_array_equal(one.trait_draws, two.trait_draws[rows])
+    np.testing.assert_array_equal(supervisor_one[0], supervisor_two[0])
 
 
 def test_changing_another_sites_lever_leaves_a_sites_draws_unchanged() -> None:

@@ -627,9 +627,9 @@ class Priors:
 
     def to_pyabc(self) -> Any:
         """Return the prior as a ``pyabc.Distribution`` (imports pyabc)."""
-        import pyabc  # heavy: pyabc (about 1 s), loaded only when a calibration runs
+        from peersim.calibration.prior import UniformBox  # heavy: pyabc (about 1 s), only when calibrating
 
-        return pyabc.Distribution(**{p.name: pyabc.RV("uniform", p.low, p.high - p.low) for p in self.priors})
+        return UniformBox({p.name: (p.low, p.high) for p in self.priors})
 
     def as_dict(self) -> dict[str, list[float]]:
         """``{name: [low, high]}`` for records."""

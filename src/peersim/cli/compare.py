@@ -145,6 +145,7 @@ def command(
             for site in ["overall"] if len(sites) <= 1 else ["overall", *sites]:
                 table = comparison_table(outcome.differences, label, site)
                 print_table(table, title=f"[{site}]", right=list(table.columns[1:]))
+            print_breakdowns(outcome.years, outcome.groups, label)
         if out is not None:
             typer.echo(
                 f"\nwrote run stores {', '.join(labels)} and compare.csv, compare.json, forest.png to {out}"
@@ -175,6 +176,88 @@ TABLE_COLUMNS = [
     "n",
 ]
 """Columns of :func:`comparison_table`: the predictive interval, the primary answer, first."""
+
+
+YEAR_METRICS_SHOWN: tuple[str, ...] = (
+    "engagement_rate",
+    "unmet_demand",
+    "fidelity_index",
+    "readmission_rate_intervention",
+    "readmissions_averted",
+    "vacant_post_weeks",
+)
+"""Metrics of the by-year table of a comparison (``compare.json`` has every one of the ``years`` table)."""
+GROUP_METRICS_SHOWN: tuple[str, ...] = (
+    "engagement_rate",
+    "unmet_demand",
+    "readmission_rate_intervention",
+    "readmissions_averted",
+)
+"""Metrics of the by-group table of a comparison (``compare.json`` has every one of the ``groups`` table)."""
+BREAKDOWN_COUNTS = frozenset(
+    {"participants", "readmissions_averted", "vacant_post_weeks", "peer_worker_leavers"}
+)
+"""Metrics of the by-year and by-group tables that are counts (one decimal)."""
+
+
+def print_breakdowns(years: pd.DataFrame | None, groups: pd.DataFrame | None, label: str) -> None:
+    """Print one what-if's differences by service year (with several years of admissions) and by group."""
+    from peersim.core.results import GROUPS
+
+    if years is not None:
+        shown = admission_years(years, label)
+        if len(shown) > 1:
+            columns: dict[str, Any] = {f"year {year}": year for year in shown}
+            table = breakdown_table(years, label, "year", YEAR_METRICS_SHOWN, columns)
+            # Titles are echoed, not given to the table, which would wrap them at its own width.
+            typer.echo("\n" + BREAKDOWN_TITLE.format(what="service year with admissions"))
+            print_table(table, right=list(columns))
+    if groups is not None:
+        columns = {group: group for group in GROUPS}
+        table = breakdown_table(groups, label, "group", GROUP_METRICS_SHOWN, columns)
+        typer.echo("\n" + BREAKDOWN_TITLE.format(what="diagnostic group"))
+        print_table(table, right=list(columns))
+
+
+BREAKDOWN_TITLE = "[overall by {what}] difference (what-if - base) [95% predictive interval]"
+
+
+def admission_years(years: pd.DataFrame, label: str) -> list[int]:
+    """Service years in which the base admitted anyone (mean participants above 0), in order."""
+    rows = years[(years["comparison"] == label) & (years["metric"] == "participants") & (years["base"] > 0)]
+    return sorted(int(year) for year in rows["year"])
+
+
+def breakdown_table(
+    frame: pd.DataFrame, label: str, key: str, metrics: tuple[str, ...], columns: dict[str, Any]
+) -> pd.DataFrame:
+    """Lay one what-if's ``years`` or ``groups`` differences out: metrics down, ``columns`` across.
+
+    ``columns`` maps each heading to its value of ``key`` (a year or a group); a
+    cell is the mean difference and its 95% predictive interval.
+    """
+    import pandas as pd
+
+    rows = frame[frame["comparison"] == label]
+    lookup = {(getattr(r, key), r.metric): r for r in rows.itertuples(index=False)}
+    records = []
+    for metric in metrics:
+        count = metric in BREAKDOWN_COUNTS
+        record = {"metric": metric}
+        for heading, value in columns.items():
+            row = lookup.get((value, metric))
+            record[heading] = "-" if row is None else _effect(row, count)
+        records.append(record)
+    return pd.DataFrame(records, columns=["metric", *columns])
+
+
+def _effect(row: Any, count: bool) -> str:
+    """Format a difference with its predictive interval, ``+0.012 [-0.031, +0.052]`` (``-``: missing)."""
+    difference = _number(row.difference, count, True)
+    if difference == "-":
+        return "-"
+    interval = _interval(row.predictive_lo, row.predictive_hi, count)
+    return difference if interval == "-" else f"{difference} {interval}"
 
 
 def comparison_notes(document: dict[str, Any]) -> list[str]:

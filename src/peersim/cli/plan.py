@@ -51,7 +51,10 @@ def command(
     budget: Annotated[
         float | None,
         typer.Option(
-            "--budget", "-b", help="Yearly budget in the costs file's currency.", show_default=False
+            "--budget",
+            "-b",
+            help="Yearly budget in the costs file's currency (over several service years: the mean year).",
+            show_default=False,
         ),
     ] = None,
     targets: Annotated[
@@ -234,5 +237,40 @@ def print_summary(result: PlanResult) -> None:
         pd.DataFrame(steps, columns=["rank", "step", "gain", "cost", per]),
         right=["rank", "gain", "cost", per],
     )
+    print_years(result)
     if result.failures:
         typer.echo(f"\n{len(result.failures)} replicate(s) failed; see the JSON 'failures'.")
+
+
+def print_years(result: PlanResult) -> None:
+    """Print the chosen plan's cost per readmission averted by service year, with several years."""
+    import pandas as pd
+
+    from peersim.io.templates import money, number
+    from peersim.planning.report import year_records
+
+    role, index = result.chosen
+    records = year_records(result, index)
+    if len(records) < 2:
+        return
+    cur = result.inputs.costs.currency
+
+    def effect(values: dict[str, float | None]) -> str:
+        if values["value"] is None:
+            return "-"
+        upper = money(values["hi"], cur) if values["hi"] is not None else "unbounded"
+        return f"{money(values['value'], cur)} [{money(values['lo'], cur)}, {upper}]"
+
+    rows = [
+        {
+            "year": str(r["year"]),
+            "averted": number(r["readmissions_averted"], 1),
+            "cost": money(r["cost"], cur),
+            "per readmission averted": effect(r["cost_per_readmission_averted"]),
+            "to date": effect(r["cumulative"]["cost_per_readmission_averted"]),
+        }
+        for r in records
+    ]
+    plan = "the site as given" if index == result.current else f"{role.replace('_', ' ')} plan"
+    typer.echo(f"\nCost per readmission averted by service year, {plan} (95% intervals; see plan.md):")
+    print_table(pd.DataFrame(rows), right=["year", "averted", "cost", "per readmission averted", "to date"])

@@ -121,8 +121,10 @@ def command(
         typer.echo(f"{drawn}; mean (95% interval of replicates)\n")
         table = summary_table(outcome.summary, [s.name for s in spec.sites])
         print_table(table, right=list(table.columns[1:]))
+        _print_years_and_groups(outcome.years, outcome.groups)
         if out is not None:
-            typer.echo(f"run store: {out} ({outcome.held} replicate(s)); summary.csv, .json and .png there")
+            written = ", ".join(path.name for path in outcome.written)
+            typer.echo(f"run store: {out} ({outcome.held} replicate(s)); {written} there")
     if report.failures:
         typer.echo(describe_failures(report.failures, replicates, failures_at), err=True)
         raise typer.Exit(EXIT_RUNS_FAILED)
@@ -143,10 +145,56 @@ def summary_table(summary: pd.DataFrame, sites: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", *columns])
 
 
-def _cell(row: Any, count: bool) -> str:
+def _print_years_and_groups(years: pd.DataFrame | None, groups: pd.DataFrame | None) -> None:
+    """Print the overall by-year table (with several service years of admissions) and by-group table."""
+    from peersim.core.results import GROUPS
+    from peersim.ensemble.summary import MAIN_GROUP_METRICS, MAIN_YEAR_METRICS, admission_years
+
+    if years is not None and len(admission_years(years)) > 1:
+        columns = {f"year {year}": year for year in admission_years(years)}
+        table = overall_table(years, "year", MAIN_YEAR_METRICS, columns)
+        typer.echo("")
+        print_table(table, right=list(columns), title="By service year with admissions, all sites")
+    if groups is not None:
+        table = overall_table(groups, "group", MAIN_GROUP_METRICS, {group: group for group in GROUPS})
+        typer.echo("")
+        print_table(table, right=list(GROUPS), title="By diagnostic group, all sites")
+
+
+YEAR_COUNTS = frozenset({"readmissions_averted", "peer_worker_leavers"})
+"""Metrics of the by-year table that are counts (shown with one decimal: means of a few)."""
+
+
+def overall_table(
+    summary: pd.DataFrame, key: str, metrics: tuple[str, ...], columns: dict[str, Any]
+) -> pd.DataFrame:
+    """Lay the overall rows of a ``years`` or ``groups`` summary out: metrics down, ``columns`` across.
+
+    ``columns`` maps each column's heading to its value of ``key`` (a year or a group).
+    """
+    import pandas as pd
+
+    from peersim.core.results import OVERALL
+
+    rows = summary[summary["site"] == OVERALL]
+    lookup = {(getattr(r, key), r.metric): r for r in rows.itertuples(index=False)}
+    records = [
+        {
+            "metric": metric,
+            **{
+                heading: _cell(lookup.get((value, metric)), False, 1 if metric in YEAR_COUNTS else 2)
+                for heading, value in columns.items()
+            },
+        }
+        for metric in metrics
+    ]
+    return pd.DataFrame(records, columns=["metric", *columns])
+
+
+def _cell(row: Any, count: bool, digits: int | None = None) -> str:
     if row is None or row.mean != row.mean:
         return "-"
-    digits = 0 if count else 2
+    digits = digits if digits is not None else 0 if count else 2
     if row.n <= 1 or row.lo == row.hi:
         return f"{row.mean:.{digits}f}"
     return f"{row.mean:.{digits}f} [{row.lo:.{digits}f}, {row.hi:.{digits}f}]"

@@ -6,8 +6,9 @@ would get in a file. Key paths:
 
 * ``SITE.KEY``: a key of the site called ``SITE`` (e.g. ``low.supervisor_hours_per_week=10``);
   ``sites.SITE.KEY`` says the same when a site is named like a section;
-* ``SECTION.KEY``: a key of ``[horizon]``, ``[protocol]`` or ``[mechanisms]``
-  (e.g. ``mechanisms.rel_supervision=0.3``, ``horizon.recruitment_weeks=20``);
+* ``SECTION.KEY``: a key of ``[horizon]``, ``[protocol]``, ``[mechanisms]`` or
+  ``[switches]`` (e.g. ``mechanisms.rel_supervision=0.3``,
+  ``horizon.recruitment_weeks=20``, ``switches.capacity=false``);
 * ``KEY``: a top-level key (``name``, ``description``, ``mode``).
 
 ``VALUE`` is read as a TOML value (``10``, ``0.3``, ``true``, ``"text"``); a bare
@@ -33,7 +34,7 @@ from peersim.core.scenario_files import (
 from peersim.errors import ScenarioError
 from peersim.io.files import parse_toml, read_text_file
 
-SECTIONS = ("horizon", "protocol", "mechanisms")
+SECTIONS = ("horizon", "protocol", "mechanisms", "switches")
 """Tables of a scenario file that hold keys directly."""
 TOP_LEVEL_KEYS = ("name", "description", "mode")
 """Top-level keys that are plain values."""

@@ -7,8 +7,8 @@ from this module, so they can never disagree.
 Two kinds of parameter are kept apart:
 
 * **Mechanism strengths** (:data:`MECHANISM_PARAMS`) are uncertain causal
-  strengths that calibration estimates. Each belongs to one of the eight
-  mechanisms of the model (:data:`MECHANISMS`, described in docs/odd.md) and
+  strengths that calibration estimates. Each belongs to one of the
+  nine mechanisms of the model (:data:`MECHANISMS`, described in docs/odd.md) and
   most have an ``off`` value that makes their mechanism vanish.
 * **Site parameters** (:data:`SITE_PARAMS`) are the levers a service controls and
   the context it works in (travel, admissions, length of stay).
@@ -47,7 +47,7 @@ class ParamSpec:
         ``"uncertainty"`` (a mechanism strength), ``"lever"`` (controlled by the
         service) or ``"context"`` (a fact about the site).
     mechanism
-        Number of the mechanism (1-8, :data:`MECHANISMS`) the parameter belongs to, if any.
+        Number of the mechanism (1-9, :data:`MECHANISMS`) the parameter belongs to, if any.
     off
         Value at which the parameter's mechanism has no effect, if it has one.
     source
@@ -173,7 +173,9 @@ MECHANISM_PARAMS: dict[str, ParamSpec] = _index(
             0.0,
             6.0,
             "logit/unit fidelity",
-            "Log-odds change in attending a session per unit of the peer worker's fidelity (0-1 scale).",
+            "Log-odds change in attending a session per unit of the peer worker's fidelity (0-1 scale); "
+            "relational fidelity also shapes the relationships contacts build in proportion to it "
+            "(one for one at 3).",
             "uncertainty",
             mechanism=5,
             off=0.0,
@@ -252,6 +254,87 @@ MECHANISM_PARAMS: dict[str, ParamSpec] = _index(
             "uncertainty",
             mechanism=6,
             source="ENRICH control arm about 51% [A]",
+        ),
+        ParamSpec(
+            "rel_worker_spread",
+            0.5,
+            0.0,
+            1.0,
+            "1",
+            "How much peer workers differ from one another: scales the spread of each "
+            "person's relational skill (log-SD 0.3 at 1) and of the rate their practice "
+            "drifts without supervision (log-SD 0.6 at 1), drawn when they start.",
+            "uncertainty",
+            mechanism=9,
+            off=0.0,
+            source="assumption (individual differences in peer worker practice [V], Gillard 2024)",
+        ),
+        ParamSpec(
+            "rel_experience",
+            0.5,
+            0.0,
+            1.0,
+            "1",
+            "How much experience in the role steadies practice: drift without "
+            "supervision is (1 + rel_experience x (0.5 - experience)) times the "
+            "person's own rate; experience grows with weeks in post.",
+            "uncertainty",
+            mechanism=9,
+            off=0.0,
+            source="assumption (McKay 2018 on turnover and training timing [V])",
+        ),
+        ParamSpec(
+            "hr_readmit_personality_disorder",
+            1.3,
+            0.5,
+            2.0,
+            "hazard ratio",
+            "Readmission hazard of participants with a personality disorder diagnosis "
+            "relative to psychosis, without peer support.",
+            "uncertainty",
+            mechanism=8,
+            off=1.0,
+            source="assumption (ENRICH stratified by diagnostic group [V]; group risks not published)",
+        ),
+        ParamSpec(
+            "hr_readmit_other",
+            0.85,
+            0.5,
+            2.0,
+            "hazard ratio",
+            "Readmission hazard of participants with other eligible non-psychotic "
+            "disorders relative to psychosis, without peer support.",
+            "uncertainty",
+            mechanism=8,
+            off=1.0,
+            source="assumption (ENRICH stratified by diagnostic group [V]; group risks not published)",
+        ),
+        ParamSpec(
+            "or_attend_personality_disorder",
+            1.2,
+            0.33,
+            3.0,
+            "odds ratio",
+            "Odds of attending a community session for a participant with a personality "
+            "disorder diagnosis relative to psychosis (an observed characteristic that "
+            "selects who engages).",
+            "uncertainty",
+            mechanism=8,
+            off=1.0,
+            source="assumption (participant factors predicted engagement [V], White 2023)",
+        ),
+        ParamSpec(
+            "or_attend_other",
+            1.1,
+            0.33,
+            3.0,
+            "odds ratio",
+            "Odds of attending a community session for a participant with another "
+            "eligible non-psychotic disorder relative to psychosis.",
+            "uncertainty",
+            mechanism=8,
+            off=1.0,
+            source="assumption (participant factors predicted engagement [V], White 2023)",
         ),
     )
 )
@@ -396,6 +479,88 @@ SITE_PARAMS: dict[str, ParamSpec] = _index(
             mechanism=7,
             source="assumption",
         ),
+        ParamSpec(
+            "other_duties_share",
+            0.2,
+            0.0,
+            0.6,
+            "share of hours",
+            "Share of peer worker hours taken by the role's other duties: team meetings, "
+            "administration, training and travel to base.",
+            "lever",
+            mechanism=7,
+            source="assumption",
+        ),
+        ParamSpec(
+            "ward_staff_turnover_per_year",
+            0.15,
+            0.0,
+            1.0,
+            "share/year",
+            "Share of ward staff who leave in a year; each is replaced at once by a newcomer "
+            "at the site's baseline acceptance, who missed the team preparation.",
+            "context",
+            mechanism=1,
+            source="assumption (NHS mental health nursing turnover of the order of 10-15%/year)",
+        ),
+        ParamSpec(
+            "supervisor_turnover_per_year",
+            0.1,
+            0.0,
+            1.0,
+            "share/year",
+            "Chance a year that the site's supervisor leaves; the post is then vacant for "
+            "dur_vacancy_weeks and the team loses cohesion.",
+            "context",
+            mechanism=3,
+            source="assumption",
+        ),
+        ParamSpec(
+            "funding_end_week",
+            0,
+            0,
+            520,
+            "week",
+            "Week from which peer worker posts that are or fall vacant are not refilled "
+            "(time-limited funding); 0 means funded throughout.",
+            "lever",
+            mechanism=7,
+            source="assumption",
+            integer=True,
+        ),
+        ParamSpec(
+            "share_psychosis",
+            0.5,
+            0.0,
+            1.0,
+            "share",
+            "Share of eligible admissions with a psychosis diagnosis (the three shares sum to 1).",
+            "context",
+            mechanism=8,
+            source="assumption (ENRICH stratified by diagnostic group [V]; shares not published here)",
+        ),
+        ParamSpec(
+            "share_personality_disorder",
+            0.2,
+            0.0,
+            1.0,
+            "share",
+            "Share of eligible admissions with a personality disorder diagnosis.",
+            "context",
+            mechanism=8,
+            source="assumption",
+        ),
+        ParamSpec(
+            "share_other",
+            0.3,
+            0.0,
+            1.0,
+            "share",
+            "Share of eligible admissions with another eligible non-psychotic disorder.",
+            "context",
+            mechanism=8,
+            source="assumption",
+        ),
     )
 )
 
@@ -463,6 +628,18 @@ PROTOCOL_PARAMS: dict[str, ParamSpec] = _index(
             source="assumption",
         ),
         ParamSpec(
+            "dur_max_wait_weeks",
+            4,
+            0,
+            52,
+            "weeks",
+            "Weeks after discharge by which a referred participant must have a first peer "
+            "worker; a referral still waiting then lapses and counts as unmet demand.",
+            "context",
+            source="assumption (peer support is meant to begin around discharge [V], ENRICH manual)",
+            integer=True,
+        ),
+        ParamSpec(
             "engaged_min_contacts",
             2,
             1,
@@ -492,6 +669,7 @@ MECHANISMS: dict[int, str] = {
     5: "Fidelity to engagement",
     6: "Engagement to outcome",
     7: "Capacity, caseload and strain",
-    8: "Patient flow and heterogeneity",
+    8: "Patient flow, groups and heterogeneity",
+    9: "Peer worker differences and experience",
 }
-"""The eight mechanisms of the model (described in docs/odd.md), by number."""
+"""The nine mechanisms of the model (described in docs/odd.md), by number."""

@@ -20,7 +20,7 @@ from peersim.core.parameters import (
     SITE_PARAMS,
     ParamSpec,
 )
-from peersim.core.scenario import DEFAULT_TRAVEL_MINUTES
+from peersim.core.scenario import DEFAULT_TRAVEL_MINUTES, Switches
 
 START = "<!-- scenario-reference:start -->"
 END = "<!-- scenario-reference:end -->"
@@ -66,10 +66,20 @@ def scenario_reference_markdown() -> str:
             frozenset({"n_peer_workers", "supervisor_hours_per_week", "eligible_admissions_per_week"}),
         ),
         "",
-        "A site with peer workers must have supervisor hours.",
+        "A site with peer workers must have supervisor hours, and the three diagnostic group",
+        "shares (`share_psychosis`, `share_personality_disorder`, `share_other`) must sum to 1.",
         "",
-        "**`[mechanisms]`** (uncertain strengths; every key optional; a `rel_*` key set to 0 switches",
-        "its mechanism off)",
+        "**`[switches]`** (structural switches for the two mechanisms with no single strength)",
+        "",
+        "| key | default | meaning |",
+        "|---|---|---|",
+        *(
+            f"| `{name}` | {str(field.default).lower()} | {field.description} |"
+            for name, field in Switches.model_fields.items()
+        ),
+        "",
+        "**`[mechanisms]`** (uncertain strengths; every key optional; a key set to its `off` value",
+        "switches its part of the mechanism off)",
         "",
         "| key | mechanism | default | range | off | meaning | source |",
         "|---|---|---|---|---|---|---|",

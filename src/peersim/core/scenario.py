@@ -67,6 +67,37 @@ class Mechanisms(StrictModel):
     p_attend_base: float = _declared(MECHANISM_PARAMS, "p_attend_base")
     p_ward_access_base: float = _declared(MECHANISM_PARAMS, "p_ward_access_base")
     p_readmit_12m_usual_care: float = _declared(MECHANISM_PARAMS, "p_readmit_12m_usual_care")
+    rel_worker_spread: float = _declared(MECHANISM_PARAMS, "rel_worker_spread")
+    rel_experience: float = _declared(MECHANISM_PARAMS, "rel_experience")
+    hr_readmit_personality_disorder: float = _declared(MECHANISM_PARAMS, "hr_readmit_personality_disorder")
+    hr_readmit_other: float = _declared(MECHANISM_PARAMS, "hr_readmit_other")
+    or_attend_personality_disorder: float = _declared(MECHANISM_PARAMS, "or_attend_personality_disorder")
+    or_attend_other: float = _declared(MECHANISM_PARAMS, "or_attend_other")
+
+    @property
+    def group_hazard_ratios(self) -> tuple[float, float, float]:
+        """Readmission hazard ratio of each group of :data:`~peersim.core.results.GROUPS` (psychosis = 1)."""
+        return (1.0, self.hr_readmit_personality_disorder, self.hr_readmit_other)
+
+    @property
+    def group_attend_odds_ratios(self) -> tuple[float, float, float]:
+        """Attendance odds ratio of each group of :data:`~peersim.core.results.GROUPS` (psychosis = 1)."""
+        return (1.0, self.or_attend_personality_disorder, self.or_attend_other)
+
+
+class Switches(StrictModel):
+    """Structural switches for the two mechanisms that have no single strength.
+
+    ``capacity = false`` makes peer worker capacity unlimited (no caseload cap, no
+    limit on minutes, so no workload strain); ``patient_flow = false`` makes
+    admissions arrive at a steady rate and every stay last the site's mean, with no
+    random variation.
+    """
+
+    capacity: bool = Field(default=True, description="Caseload caps and peer worker hours bind.")
+    patient_flow: bool = Field(
+        default=True, description="Admissions are Poisson and stays log-normal (false: steady and fixed)."
+    )
 
 
 class Horizon(StrictModel):
@@ -83,6 +114,7 @@ class Protocol(StrictModel):
     fortnightly_session_weeks: int = _declared(PROTOCOL_PARAMS, "fortnightly_session_weeks")
     dur_session_minutes: float = _declared(PROTOCOL_PARAMS, "dur_session_minutes")
     engaged_min_contacts: int = _declared(PROTOCOL_PARAMS, "engaged_min_contacts")
+    dur_max_wait_weeks: int = _declared(PROTOCOL_PARAMS, "dur_max_wait_weeks")
 
     @property
     def support_weeks(self) -> int:
@@ -111,6 +143,43 @@ class Site(StrictModel):
     n_ward_staff: int = _declared(SITE_PARAMS, "n_ward_staff")
     dur_stay_weeks_mean: float = _declared(SITE_PARAMS, "dur_stay_weeks_mean")
     dur_vacancy_weeks: float = _declared(SITE_PARAMS, "dur_vacancy_weeks")
+    other_duties_share: float = _declared(SITE_PARAMS, "other_duties_share")
+    ward_staff_turnover_per_year: float = _declared(SITE_PARAMS, "ward_staff_turnover_per_year")
+    supervisor_turnover_per_year: float = _declared(SITE_PARAMS, "supervisor_turnover_per_year")
+    funding_end_week: int = Field(
+        default=0,
+        le=int(SITE_PARAMS["funding_end_week"].high),
+        description=SITE_PARAMS["funding_end_week"].description,
+        json_schema_extra={"minimum": 0},  # checked by _funding_after_start, with its own message
+    )
+    share_psychosis: float = _declared(SITE_PARAMS, "share_psychosis")
+    share_personality_disorder: float = _declared(SITE_PARAMS, "share_personality_disorder")
+    share_other: float = _declared(SITE_PARAMS, "share_other")
+
+    @property
+    def group_shares(self) -> tuple[float, float, float]:
+        """Share of admissions in each group of :data:`~peersim.core.results.GROUPS`."""
+        return (self.share_psychosis, self.share_personality_disorder, self.share_other)
+
+    @field_validator("funding_end_week", mode="after")
+    @classmethod
+    def _funding_after_start(cls, week: int) -> int:
+        if week < 0:
+            raise ValueError(
+                f"funding_end_week {week} is before the service starts (week 1): give the week from "
+                "which vacant posts are not refilled (1 or later), or 0 for funding throughout"
+            )
+        return week
+
+    @model_validator(mode="after")
+    def _shares_sum_to_one(self) -> Self:
+        total = sum(self.group_shares)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"share_psychosis + share_personality_disorder + share_other = {total:g}, but the "
+                "diagnostic group shares must sum to 1 (defaults 0.5, 0.2, 0.3; set all three)"
+            )
+        return self
 
     @field_validator("name", mode="after")
     @classmethod
@@ -164,6 +233,7 @@ class Scenario(StrictModel):
     horizon: Horizon = Field(default_factory=Horizon)
     protocol: Protocol = Field(default_factory=Protocol)
     mechanisms: Mechanisms = Field(default_factory=Mechanisms)
+    switches: Switches = Field(default_factory=Switches)
     sites: tuple[Site, ...] = Field(min_length=1, strict=False, description="At least one site.")
 
     @field_validator("sites", mode="after")

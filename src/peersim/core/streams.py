@@ -25,6 +25,8 @@ STREAM_CODES: dict[str, int] = {
     "attendance": 4,
     "ward": 5,
     "staff": 6,
+    "ward_staff": 7,
+    "worker": 9,
 }
 """Integer key of each named stream; never renumber an existing entry."""
 
@@ -75,6 +77,18 @@ def child_sequence(root: np.random.SeedSequence, *key: int) -> np.random.SeedSeq
 def site_stream(root: np.random.SeedSequence, site_index: int, name: str) -> np.random.Generator:
     """Return the generator of stream ``name`` for the site at ``site_index``."""
     return np.random.default_rng(child_sequence(root, site_index, STREAM_CODES[name]))
+
+
+def worker_stream(root: np.random.SeedSequence, site_index: int, post: int, hire: int) -> np.random.Generator:
+    """Return the generator of the person who is hire ``hire`` (1 = first) of post ``post`` at a site.
+
+    ``post`` counts the site's posts from 0. A person's traits come from draws
+    keyed to them alone, so a change that alters who is hired when never shifts
+    the traits of anyone else (the first holders of a post use pre-drawn slots of
+    the site's ``worker`` stream; see :mod:`peersim.model.rules.workers`).
+    """
+    key = (site_index, STREAM_CODES["worker"], post, hire)
+    return np.random.default_rng(child_sequence(root, *key))
 
 
 def replicate_seed(seed: Seed, index: int) -> np.random.SeedSequence:

@@ -29,11 +29,18 @@ the same numbers from the run stores as from memory):
 
 Neither interval is the spread of single-run outcomes that ``peersim run``
 reports: both describe the *difference* between paired runs.
+
+The same statistics are taken of the ``years`` and ``groups`` tables, all sites
+pooled (:func:`stacked_breakdowns`): per service year and metric, and per
+diagnostic group and metric, ``compare.json`` carries them under ``years`` and
+``groups`` of each comparison. A year or group present in only one replicate of
+a pair (a run that lasted a week longer) is left out of that pair, as a site
+only one scenario has is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,8 +49,8 @@ import pandas as pd
 from peersim.core.overrides import ScenarioSource
 from peersim.core.results import HIGHER_IS_BETTER, OVERALL
 from peersim.core.scenario import Scenario
-from peersim.ensemble.summary import SUMMARY_COLUMNS, GroupedValues, grouped_values
-from peersim.stats import PAIRED_COLUMNS, paired_summary
+from peersim.ensemble.summary import SUMMARY_COLUMNS, TABLE_KEYS, GroupedValues, grouped_values
+from peersim.stats import PAIRED_COLUMNS, PAIRED_STATISTICS, paired_summary
 
 COMPARE_FILES = ("compare.csv", "compare.json", "forest.png")
 """Files a comparison with an output directory writes next to its run stores."""
@@ -70,6 +77,24 @@ INTERVAL_TEXT = (
     "effect; it narrows as replicates are added"
 )
 """What ``lo`` and ``hi`` are (the ``interval`` of ``compare.json``)."""
+
+BREAKDOWN_TABLES: tuple[str, ...] = ("years", "groups")
+"""Tables whose overall rows a comparison also pairs: per service year and per diagnostic group."""
+
+BREAKDOWN_COLUMNS: dict[str, list[str]] = {
+    table: ["comparison", *TABLE_KEYS[table], *PAIRED_STATISTICS] for table in BREAKDOWN_TABLES
+}
+"""Columns of :func:`stacked_breakdowns`: ``comparison, year, site, metric`` (or ``group, ...``), then
+the statistics of :data:`peersim.stats.PAIRED_STATISTICS`; ``site`` is always ``overall``."""
+
+BREAKDOWN_HIGHER_IS_BETTER: dict[str, bool | None] = {
+    **HIGHER_IS_BETTER,
+    "peer_worker_leavers": False,
+    "ward_staff_leavers": False,
+    "vacant_post_weeks": False,
+}
+"""Direction of each metric of the ``years`` and ``groups`` tables: the headline metrics' own, and
+fewer leavers and fewer vacant post-weeks are better (staff kept, posts held)."""
 
 P_BENEFIT_TEXT = (
     "P(benefit): share of paired replicates in which the what-if is better than the base by "
@@ -146,8 +171,70 @@ def stacked_differences(
     return pd.concat(frames, ignore_index=True)
 
 
-def _paired(base: GroupedValues, whatif: GroupedValues, comparison: str) -> pd.DataFrame:
-    """Paired differences of two scenarios' grouped values, as :func:`peersim.stats.paired_differences`."""
+def stacked_breakdowns(
+    sinks: Sequence[MetricsSource], labels: Sequence[str], replicates: int | None = None
+) -> dict[str, pd.DataFrame]:
+    """Paired differences per service year and per diagnostic group, all sites pooled, stacked.
+
+    Parameters
+    ----------
+    sinks, labels, replicates
+        As for :func:`stacked_differences`; each sink holds the ``years`` and
+        ``groups`` tables.
+
+    Returns
+    -------
+    dict[str, pandas.DataFrame]
+        By table (:data:`BREAKDOWN_TABLES`): for every what-if against the base,
+        the :func:`peersim.stats.paired_summary` of each year (or group) and
+        metric of the ``overall`` rows, in :data:`BREAKDOWN_COLUMNS`, with the
+        directions of :data:`BREAKDOWN_HIGHER_IS_BETTER`. Years are numbers
+        (1 = delivery weeks 1-52), groups those of
+        :data:`peersim.core.results.GROUPS`.
+    """
+    pairs = set.intersection(*(sink.completed() for sink in sinks))
+    held = np.array(sorted(r for r in pairs if replicates is None or r < replicates), dtype=np.int64)
+    out = {}
+    for table in BREAKDOWN_TABLES:
+        base = _overall_values(sinks[0], table, held, replicates)
+        frames = [
+            _paired(
+                base,
+                _overall_values(sink, table, held, replicates),
+                label,
+                BREAKDOWN_COLUMNS[table],
+                BREAKDOWN_HIGHER_IS_BETTER,
+            )
+            for sink, label in zip(sinks[1:], labels[1:], strict=True)
+        ]
+        out[table] = pd.concat(frames, ignore_index=True)
+    return out
+
+
+def _overall_values(
+    sink: MetricsSource, table: str, held: np.ndarray, replicates: int | None
+) -> GroupedValues:
+    """One float64 per key and held replicate of ``table``'s ``overall`` rows (all sites pooled)."""
+    import pyarrow.compute as pc  # heavy; the parts are pyarrow Tables, so it is loaded already
+
+    keys = list(TABLE_KEYS[table])
+    parts = sink.parts(table, columns=[*keys, "value", "replicate"], replicates=replicates)
+    overall = (part.filter(pc.equal(part.column("site"), OVERALL)) for part in parts)
+    return grouped_values(overall, keys, held, presence=True)
+
+
+def _paired(
+    base: GroupedValues,
+    whatif: GroupedValues,
+    comparison: str,
+    columns: Sequence[str] = PAIRED_COLUMNS,
+    directions: Mapping[str, bool | None] = HIGHER_IS_BETTER,
+) -> pd.DataFrame:
+    """Paired differences of two scenarios' grouped values, as :func:`peersim.stats.paired_differences`.
+
+    ``columns`` name the comparison, the keys and the statistics; the last key
+    is the metric, whose direction ``directions`` gives.
+    """
     if base.present is None or whatif.present is None:
         raise ValueError("paired values need `presence=True`")
     index = {key: k for k, key in enumerate(whatif.keys)}
@@ -160,12 +247,29 @@ def _paired(base: GroupedValues, whatif: GroupedValues, comparison: str) -> pd.D
         if not both.any():
             continue
         a, b = a_all[both], whatif.values[k][both]
-        rows.append((comparison, *key, *paired_summary(a, b, HIGHER_IS_BETTER.get(str(key[-1])))))
-    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+        rows.append((comparison, *key, *paired_summary(a, b, directions.get(str(key[-1])))))
+    return pd.DataFrame(rows, columns=list(columns))
 
 
 def _clean(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
+
+
+def _entry(row: Any, directions: Mapping[str, bool | None]) -> dict[str, Any]:
+    """One metric's paired statistics as ``compare.json`` gives them (``null`` for missing values)."""
+    return {
+        "base": _clean(row.base),
+        "whatif": _clean(row.whatif),
+        "difference": _clean(row.difference),
+        "lo": _clean(row.lo),
+        "hi": _clean(row.hi),
+        "predictive_lo": _clean(row.predictive_lo),
+        "predictive_hi": _clean(row.predictive_hi),
+        "p_benefit": _clean(row.p_benefit),
+        "p_harm": _clean(row.p_harm),
+        "higher_is_better": directions.get(str(row.metric)),
+        "n": int(row.n),
+    }
 
 
 def compare_json(
@@ -175,6 +279,7 @@ def compare_json(
     seed: int,
     replicates: int,
     with_posterior: bool = True,
+    breakdowns: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """Shape paired differences as the ``peersim compare --json`` document.
 
@@ -182,8 +287,12 @@ def compare_json(
     "p_benefit", "comparisons": [{"label", ..., "overall": {METRIC: {"base",
     "whatif", "difference", "lo", "hi", "predictive_lo", "predictive_hi",
     "p_benefit", "p_harm", "higher_is_better", "n"}},
-    "sites": {SITE: {METRIC: {...}}}}]}``;
-    missing values are ``null``. ``interval``, ``predictive_interval`` and
+    "sites": {SITE: {METRIC: {...}}}, "years": {YEAR: {METRIC: {...}}},
+    "groups": {GROUP: {METRIC: {...}}}}]}``;
+    missing values are ``null``. ``years`` (keys ``"1"``, ``"2"``, ...) and
+    ``groups`` are all sites pooled, from ``breakdowns``
+    (:func:`stacked_breakdowns`), and are left out without them; their
+    ``higher_is_better`` is :data:`BREAKDOWN_HIGHER_IS_BETTER`. ``interval``, ``predictive_interval`` and
     ``p_benefit`` describe ``lo``/``hi``, ``predictive_lo``/``predictive_hi``
     and ``p_benefit``; ``higher_is_better`` is the metric's direction
     (:data:`peersim.core.results.HIGHER_IS_BETTER`, ``null``: none).
@@ -198,23 +307,19 @@ def compare_json(
         entry: dict[str, Any] = {**whatif, "overall": {}, "sites": {}}
         rows = differences[differences["comparison"] == whatif["label"]]
         for row in rows.itertuples(index=False):
-            values = {
-                "base": _clean(row.base),
-                "whatif": _clean(row.whatif),
-                "difference": _clean(row.difference),
-                "lo": _clean(row.lo),
-                "hi": _clean(row.hi),
-                "predictive_lo": _clean(row.predictive_lo),
-                "predictive_hi": _clean(row.predictive_hi),
-                "p_benefit": _clean(row.p_benefit),
-                "p_harm": _clean(row.p_harm),
-                "higher_is_better": HIGHER_IS_BETTER.get(str(row.metric)),
-                "n": int(row.n),
-            }
+            values = _entry(row, HIGHER_IS_BETTER)
             if row.site == OVERALL:
                 entry["overall"][row.metric] = values
             else:
                 entry["sites"].setdefault(row.site, {})[row.metric] = values
+        for table, key in (("years", "year"), ("groups", "group")):
+            frame = (breakdowns or {}).get(table)
+            if frame is None:
+                continue
+            entry[table] = {}
+            for row in frame[frame["comparison"] == whatif["label"]].itertuples(index=False):
+                values = _entry(row, BREAKDOWN_HIGHER_IS_BETTER)
+                entry[table].setdefault(str(getattr(row, key)), {})[row.metric] = values
         comparisons.append(entry)
     return {
         "base": base,

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from peersim.core.results import ARMS, OVERALL
-from peersim.ensemble.summary import weekly_bands
+from peersim.ensemble.summary import MAIN_YEAR_METRICS, weekly_bands
 
 TRAJECTORY_METRICS: dict[str, str] = {
     "engagement_rate": "Engaged share of those offered so far (0-1)",
@@ -382,3 +382,80 @@ def summary_figure(summary: pd.DataFrame, timeseries: pd.DataFrame, sites: list[
     ax.legend(fontsize=7, ncol=2)
     fig.suptitle(title)
     return fig
+
+
+YEAR_PANELS: dict[str, tuple[str, bool]] = {
+    "engagement_rate": ("Engaged (>= 2 contacts), peer support arm (0-1)", True),
+    "unmet_demand": ("Unmet demand: never given a peer worker (share)", False),
+    "fidelity_index": ("Delivered fidelity index (0-1)", True),
+    "ward_acceptance": ("Ward staff acceptance, mean over the year (0-1)", True),
+    "readmissions_averted": ("Readmissions averted (count)", False),
+    "peer_worker_leavers": ("Peer workers who left (count)", False),
+}
+"""Panel titles of :func:`years_figure` by metric of ``MAIN_YEAR_METRICS``, and whether the
+axis is the whole 0-1 scale (else it starts at 0, or below for negative values, and fits the data)."""
+
+
+def years_figure(years: pd.DataFrame, sites: Sequence[str], title: str = "") -> Figure:
+    """Outcomes by service year: the overall mean and 95% band of replicates, with each site's mean.
+
+    Parameters
+    ----------
+    years
+        Columns ``year, site, metric, mean, lo, hi`` (see
+        :func:`peersim.ensemble.summary.store_summary` of the ``years`` table),
+        for the years to draw (1 = delivery weeks 1-52).
+    sites
+        Site names in display order; with one site only ``overall`` is drawn.
+    title
+        Figure title.
+
+    Notes
+    -----
+    One panel per metric of :data:`~peersim.ensemble.summary.MAIN_YEAR_METRICS`.
+    The band is the 2.5th to 97.5th percentile over replicates of the value
+    pooled over all sites (counts: their total); the sites' means are thin
+    lines without bands, so the band stays readable. A year without a value
+    (no participants in it) is a gap.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(12, 7.5), layout="constrained")
+    axes = fig.subplots(2, 3, sharex=True)
+    shown_sites = list(sites) if len(sites) > 1 else []
+    for ax, metric in zip(axes.flat, MAIN_YEAR_METRICS, strict=True):
+        name, unit_scale = YEAR_PANELS[metric]
+        part = years[years["metric"] == metric]
+        for k, site in enumerate(shown_sites):
+            rows = part[part["site"] == site].sort_values("year")
+            ax.plot(rows["year"], rows["mean"], color=_colour(k), linewidth=1.0, marker=".",
+                    markersize=5, alpha=0.85, label=f"{site}: mean")  # fmt: skip
+        overall = part[part["site"] == OVERALL].sort_values("year")
+        lo, hi = overall["lo"].to_numpy(dtype=float), overall["hi"].to_numpy(dtype=float)
+        ax.fill_between(overall["year"], lo, hi, where=np.isfinite(lo) & np.isfinite(hi),
+                        color="#333333", alpha=0.15, linewidth=0, label="overall: 95% band")  # fmt: skip
+        ax.plot(overall["year"], overall["mean"], color="#222222", linewidth=2.0, marker="o",
+                markersize=4, label="overall: mean")  # fmt: skip
+        _year_axis(ax, part, unit_scale)
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes[1]:
+        ax.set_xlabel("service year")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", fontsize=8, ncol=min(len(names), 5))
+    fig.suptitle(title or "Outcomes by service year: overall mean and 95% band of replicates, site means")
+    return fig
+
+
+def _year_axis(ax: Any, part: pd.DataFrame, unit_scale: bool) -> None:
+    """Show the whole 0-1 scale, or 0 (or the lowest value) up to a little above the highest value."""
+    if unit_scale:
+        ax.set_ylim(0, 1)
+        return
+    values = part[["mean", "lo", "hi"]].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    low = min(0.0, float(values.min())) if values.size else 0.0
+    high = float(values.max()) if values.size else 1.0
+    span = (high - low) or 1.0
+    ax.set_ylim(low - 0.05 * span * (low < 0), high + 0.1 * span)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from peersim.ensemble.figures import (
     TRAJECTORY_METRICS,
@@ -21,9 +22,10 @@ from peersim.ensemble.figures import (
     outcomes_figure,
     summary_figure,
     trajectories_figure,
+    years_figure,
 )
 from peersim.ensemble.runstore import RunStore
-from peersim.ensemble.summary import outcome_summary, summary_json, timeseries_bands
+from peersim.ensemble.summary import admission_years, outcome_summary, summary_json, timeseries_bands
 from peersim.errors import PeersimInputError, StoreNotWritten
 from peersim.io.files import OutputDirectory, check_writable, save_figure, write_text
 
@@ -36,11 +38,18 @@ def json_text(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
 
-def write_store_summary(store: RunStore, summary: pd.DataFrame) -> list[Path]:
-    """Write ``summary.csv``, ``summary.json`` and ``summary.png`` into the store.
+def write_store_summary(
+    store: RunStore,
+    summary: pd.DataFrame,
+    years: pd.DataFrame | None = None,
+    groups: pd.DataFrame | None = None,
+) -> list[Path]:
+    """Write ``summary.csv``, ``summary.json``, ``summary.png`` and perhaps ``years.png`` into the store.
 
     They describe every replicate the store holds, however many were asked
     for this time, so they always agree with the store's tables and ``plot``.
+    ``years.png`` (outcomes by service year, :func:`years_figure`) is drawn
+    when the scenario has more than one service year with admissions.
 
     Parameters
     ----------
@@ -48,6 +57,9 @@ def write_store_summary(store: RunStore, summary: pd.DataFrame) -> list[Path]:
         The run store (these files are its own and are rewritten each time).
     summary
         Output of :func:`peersim.ensemble.summary.store_summary` over the whole store.
+    years, groups
+        The same of its ``years`` and ``groups`` tables (``None``: not kept),
+        for ``summary.json`` and ``years.png``.
 
     Returns
     -------
@@ -62,20 +74,40 @@ def write_store_summary(store: RunStore, summary: pd.DataFrame) -> list[Path]:
     """
     path = store.path
     held = len(store.completed())
-    document = summary_json(summary, store.scenario_name, store.seed, held)
+    document = summary_json(summary, store.scenario_name, store.seed, held, years, groups)
     document["scenario_hash"] = store.manifest["scenario"]["hash"]
     document["failed_replicates"] = [record["replicate"] for record in store.failures()]
     bands = timeseries_bands(store, ["ward_acceptance"])
     title = f"peersim: {store.scenario_name}, {held} replicate(s)"
     figure = summary_figure(summary, bands, store.site_names, title)
+    by_year = _years_figure(store, years, held)
     try:
-        return [
+        written = [
             write_text(path / "summary.csv", summary.to_csv(index=False)),
             write_text(path / "summary.json", json_text(document)),
             save_figure(figure, path / "summary.png"),
         ]
+        if by_year is not None:
+            written.append(save_figure(by_year, path / YEARS_FIGURE))
     except OSError as problem:
         raise StoreNotWritten(path, problem, held, "the summary files") from None
+    return written
+
+
+YEARS_FIGURE = "years.png"
+"""The store's figure of outcomes by service year (:func:`write_store_summary`)."""
+
+
+def _years_figure(store: RunStore, years: pd.DataFrame | None, held: int) -> Figure | None:
+    """Outcomes over the service years with admissions, if there are several; else ``None``."""
+    drawn = admission_years(years) if years is not None else []
+    if years is None or len(drawn) < 2:
+        return None
+    title = (
+        f"{store.scenario_name}: outcomes by service year with admissions ({drawn[0]}-{drawn[-1]}), "
+        f"mean and 95% band over {held} replicate(s)"
+    )
+    return years_figure(years[years["year"].isin(drawn)], store.site_names, title)
 
 
 def write_comparison(

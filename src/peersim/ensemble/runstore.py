@@ -50,7 +50,14 @@ MANIFEST = "manifest.json"
 FAILURES = "failures"
 FORMAT = "peersim-run-store"
 FORMAT_VERSION = 1
-DERIVED_FILES = ("summary.csv", "summary.json", "summary.png", "trajectories.png", "outcomes.png")
+DERIVED_FILES = (
+    "summary.csv",
+    "summary.json",
+    "summary.png",
+    "trajectories.png",
+    "outcomes.png",
+    "years.png",
+)
 """Files peersim derives from a store and may rewrite inside it."""
 
 

@@ -10,6 +10,11 @@ grows with the weeks the longest replicate lasts, not with the replicates.
 
 Weekly bands are honest about runs of different lengths: a week's mean and band
 are given only where every replicate lasts that long (see :func:`weekly_bands`).
+
+The ``years`` and ``groups`` tables are summarised the same way as the headline
+metrics, per service year or diagnostic group as well as site and metric
+(:data:`TABLE_KEYS`): :func:`summarise_table` of runs in memory, and
+:func:`store_summary` with ``table`` of a store, to the same bit.
 """
 
 from __future__ import annotations
@@ -27,22 +32,43 @@ from peersim.stats import INTERVAL, percentile_interval
 
 SUMMARY_COLUMNS = ["site", "metric", "value", "replicate"]
 INTERVAL_TEXT = "2.5th-97.5th percentile of replicate values"
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "metrics": ("site", "metric"),
+    "years": ("year", "site", "metric"),
+    "groups": ("group", "site", "metric"),
+}
+"""Columns naming one value of each long table a summary describes (all but ``value``)."""
+MAIN_YEAR_METRICS: tuple[str, ...] = (
+    "engagement_rate",
+    "unmet_demand",
+    "fidelity_index",
+    "ward_acceptance",
+    "readmissions_averted",
+    "peer_worker_leavers",
+)
+"""Metrics of the ``years`` table ``peersim run`` shows and draws by service year."""
+MAIN_GROUP_METRICS: tuple[str, ...] = (
+    "engagement_rate",
+    "readmission_rate_control",
+    "readmission_rate_intervention",
+)
+"""Metrics of the ``groups`` table ``peersim run`` shows by diagnostic group."""
 BAND_BINS = 1000
 """Histogram bins of a store's weekly bands on their 0-1 scale: band ends within 0.001 of the percentiles."""
 
 
-def stack_metrics(results: Iterable[RunResult]) -> pd.DataFrame:
-    """Concatenate the headline metrics of many runs, adding a ``replicate`` column."""
+def stack_metrics(results: Iterable[RunResult], table: str = "metrics") -> pd.DataFrame:
+    """Concatenate one table of many runs (default: the headline metrics), adding a ``replicate`` column."""
     frames = []
     for index, result in enumerate(results):
-        frame = result.metrics.copy()
+        frame = getattr(result, table).copy()
         frame["replicate"] = index if result.replicate is None else result.replicate
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
-def summarise(stacked: pd.DataFrame) -> pd.DataFrame:
-    """Mean and 95% interval of each (site, metric) over replicates.
+def summarise(stacked: pd.DataFrame, keys: Sequence[str] = TABLE_KEYS["metrics"]) -> pd.DataFrame:
+    """Mean and 95% interval of each (site, metric), or other ``keys``, over replicates.
 
     The interval is the 2.5th to 97.5th percentile of the replicate values: the
     spread of outcomes a single realisation of the scenario could show. With one
@@ -52,19 +78,58 @@ def summarise(stacked: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     stacked
-        Output of :func:`stack_metrics` (columns ``site, metric, value, replicate``).
+        Output of :func:`stack_metrics` (columns ``site, metric, value, replicate``,
+        or ``keys`` and ``value``), in replicate order.
+    keys
+        Columns naming a value (:data:`TABLE_KEYS` of the stacked table).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``site, metric, mean, lo, hi, n`` in the order sites then metrics
-        appear.
+        Columns ``keys`` then ``mean, lo, hi, n``, in the order the keys appear.
     """
     rows = [
-        (site, metric, *_describe(group["value"].to_numpy(dtype=float)))
-        for (site, metric), group in stacked.groupby(["site", "metric"], sort=False)
+        (*key, *_describe(group["value"].to_numpy(dtype=float)))
+        for key, group in stacked.groupby(list(keys), sort=False)
     ]
-    return pd.DataFrame(rows, columns=["site", "metric", "mean", "lo", "hi", "n"])
+    return pd.DataFrame(rows, columns=[*keys, "mean", "lo", "hi", "n"])
+
+
+def summarise_table(results: Iterable[RunResult], table: str) -> pd.DataFrame:
+    """Mean and 95% interval over runs of one of their long tables (``metrics``, ``years`` or ``groups``).
+
+    Parameters
+    ----------
+    results
+        Replicates of one scenario, in replicate order.
+    table
+        A table of :data:`TABLE_KEYS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`summarise` of the stacked table: for ``years`` the columns
+        ``year, site, metric, mean, lo, hi, n``, for ``groups`` ``group, site,
+        metric, mean, lo, hi, n``.
+    """
+    return summarise(stack_metrics(results, table), TABLE_KEYS[table])
+
+
+def admission_years(years: pd.DataFrame) -> list[int]:
+    """Service years with admissions: those whose overall ``participants`` mean is above 0.
+
+    Parameters
+    ----------
+    years
+        A summary of the ``years`` table (:func:`summarise_table` or :func:`store_summary`).
+
+    Returns
+    -------
+    list[int]
+        The years (1 = delivery weeks 1-52), in order.
+    """
+    rows = years[(years["site"] == OVERALL) & (years["metric"] == "participants") & (years["mean"] > 0)]
+    return sorted(int(year) for year in rows["year"])
 
 
 def _describe(values: np.ndarray) -> tuple[float, float, float, int]:
@@ -80,11 +145,48 @@ def _clean(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
 
 
-def summary_json(summary: pd.DataFrame, scenario_name: str, seed: int, replicates: int) -> dict[str, Any]:
+def _entry(mean: float, lo: float, hi: float) -> dict[str, float | None]:
+    return {"mean": _clean(mean), "lo": _clean(lo), "hi": _clean(hi)}
+
+
+def overall_by(summary: pd.DataFrame, key: str) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Shape the overall rows of a ``years`` or ``groups`` summary as ``{KEY: {METRIC: {...}}}``.
+
+    Keys are text (``"1"`` for year 1), in the order they appear; each entry has ``mean``, ``lo``
+    and ``hi``, ``None`` where missing.
+    """
+    rows = summary[summary["site"] == OVERALL]
+    shaped: dict[str, dict[str, dict[str, float | None]]] = {}
+    for name, metric, mean, lo, hi in zip(
+        rows[key], rows["metric"], rows["mean"], rows["lo"], rows["hi"], strict=True
+    ):
+        shaped.setdefault(str(name), {})[metric] = _entry(mean, lo, hi)
+    return shaped
+
+
+def summary_json(
+    summary: pd.DataFrame,
+    scenario_name: str,
+    seed: int,
+    replicates: int,
+    years: pd.DataFrame | None = None,
+    groups: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """Shape a summary as the ``peersim run --json`` document.
 
     ``{"scenario", "seed", "replicates", "overall": {METRIC: {"mean", "lo", "hi"}},
-    "sites": {SITE: {METRIC: {...}}}}``; missing values are ``null``.
+    "sites": {SITE: {METRIC: {...}}}, "years": {YEAR: {METRIC: {...}}}, "groups":
+    {GROUP: {METRIC: {...}}}}``; years and groups are overall (all sites pooled),
+    empty without their summaries; missing values are ``null``.
+
+    Parameters
+    ----------
+    summary
+        Headline summary (:func:`summarise` or :func:`store_summary`).
+    scenario_name, seed, replicates
+        What the summary describes.
+    years, groups
+        Summaries of the ``years`` and ``groups`` tables (:func:`summarise_table`).
     """
     document: dict[str, Any] = {
         "scenario": scenario_name,
@@ -97,20 +199,22 @@ def summary_json(summary: pd.DataFrame, scenario_name: str, seed: int, replicate
     for site, metric, mean, lo, hi in zip(
         summary["site"], summary["metric"], summary["mean"], summary["lo"], summary["hi"], strict=True
     ):
-        entry = {"mean": _clean(mean), "lo": _clean(lo), "hi": _clean(hi)}
+        entry = _entry(mean, lo, hi)
         if site == OVERALL:
             document["overall"][metric] = entry
         else:
             document["sites"].setdefault(site, {})[metric] = entry
+    document["years"] = overall_by(years, "year") if years is not None else {}
+    document["groups"] = overall_by(groups, "group") if groups is not None else {}
     return document
 
 
-def store_summary(store: RunStore, replicates: int | None = None) -> pd.DataFrame:
-    """Mean and 95% interval per site and metric over a run store's replicates.
+def store_summary(store: RunStore, replicates: int | None = None, table: str = "metrics") -> pd.DataFrame:
+    """Mean and 95% interval per site and metric (and year or group) over a run store's replicates.
 
-    The same table as :func:`summarise` of the store's whole ``metrics`` table,
-    to the bit, from one float64 per site, metric and replicate (see
-    :func:`grouped_values`).
+    The same table as :func:`summarise` of the store's whole ``table``, to the
+    bit, from one float64 per key and replicate (see :func:`grouped_values`),
+    reading a batch at a time.
 
     Parameters
     ----------
@@ -118,12 +222,16 @@ def store_summary(store: RunStore, replicates: int | None = None) -> pd.DataFram
         The run store.
     replicates
         Summarise replicates ``0 .. replicates - 1`` only (default: all held).
+    table
+        ``metrics`` (columns ``site, metric, mean, lo, hi, n``), ``years``
+        (``year, site, ...``) or ``groups`` (``group, site, ...``).
     """
+    keys = TABLE_KEYS[table]
     held = held_replicates(store, replicates)
-    parts = store.parts("metrics", columns=SUMMARY_COLUMNS, replicates=replicates)
-    grouped = grouped_values(parts, ["site", "metric"], held)
+    parts = store.parts(table, columns=[*keys, "value", "replicate"], replicates=replicates)
+    grouped = grouped_values(parts, keys, held)
     rows = [(*key, *_describe(row)) for key, row in zip(grouped.keys, grouped.values, strict=True)]
-    return pd.DataFrame(rows, columns=["site", "metric", "mean", "lo", "hi", "n"])
+    return pd.DataFrame(rows, columns=[*keys, "mean", "lo", "hi", "n"])
 
 
 def held_replicates(store: RunStore, replicates: int | None = None) -> np.ndarray:

@@ -14,25 +14,27 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from peersim.core.overrides import ScenarioSource
-from peersim.core.results import METRICS
+from peersim.core.results import GROUP_METRICS, GROUPS, METRICS, WEEKS_PER_YEAR, YEAR_METRICS
 from peersim.core.scenario import Scenario
 from peersim.core.streams import check_seed
 from peersim.ensemble.batches import EnsembleJob, EnsembleReport, MemorySink, ResultSink, run_ensembles
 from peersim.ensemble.compare import (
+    BREAKDOWN_TABLES,
     COMPARE_FILES,
     compare_json,
     comparison_labels,
     describe_source,
     site_mismatch,
+    stacked_breakdowns,
     stacked_differences,
 )
 from peersim.ensemble.runstore import RunStore
-from peersim.ensemble.summary import store_summary, summarise, summary_json
+from peersim.ensemble.summary import TABLE_KEYS, store_summary, summarise, summary_json
 from peersim.errors import Interrupted, PeersimInputError, RunsFailedError
 from peersim.executor import (
     Backend,
@@ -45,6 +47,7 @@ from peersim.executor import (
 from peersim.io.estimates import Workload
 from peersim.io.files import OutputDirectory
 from peersim.io.inputs import check_count
+from peersim.model.constants import MAX_STAY_WEEKS
 from peersim.simulation import Runner, estimated_seconds
 from peersim.uncertainty import Posterior
 
@@ -66,12 +69,21 @@ BYTES_PER_KEPT_ROW = 150
 def ensemble_estimate(scenarios: Sequence[Scenario], replicates: int) -> Workload:
     """Rough serial time and memory of ``replicates`` of each scenario (before resuming a store).
 
-    Memory counts the headline metrics this process keeps for the summary
-    (one row per site and overall, per metric and replicate).
+    Memory counts the rows this process keeps for the summaries: per site and
+    overall, the headline metrics, each service year's metrics and each
+    diagnostic group's metrics, per replicate.
     """
     seconds = sum(estimated_seconds(scenario) for scenario in scenarios) * replicates
-    rows = sum((len(scenario.sites) + 1) * len(METRICS) for scenario in scenarios) * replicates
+    rows = sum(_kept_rows(scenario) for scenario in scenarios) * replicates
     return Workload(replicates * len(scenarios), seconds, rows * BYTES_PER_KEPT_ROW)
+
+
+def _kept_rows(scenario: Scenario) -> int:
+    """Rows of the ``metrics``, ``years`` and ``groups`` tables one replicate of ``scenario`` gives."""
+    longest = scenario.horizon.recruitment_weeks + MAX_STAY_WEEKS + scenario.protocol.support_weeks + 1
+    years = -(-longest // WEEKS_PER_YEAR)
+    per_label = len(METRICS) + years * len(YEAR_METRICS) + len(GROUPS) * len(GROUP_METRICS)
+    return (len(scenario.sites) + 1) * per_label
 
 
 def check_ensemble(scenarios: Sequence[Scenario], seed: int, replicates: int, at_least: int = 1) -> Workload:
@@ -129,6 +141,11 @@ class RunOutcome:
     held
         Replicates the summary describes: every one the store holds (which
         may be more than asked for), or those run in memory.
+    years, groups
+        Mean and 95% interval per service year or diagnostic group, site and
+        metric (columns ``year, site, metric, mean, lo, hi, n`` and ``group,
+        site, ...``), over the same replicates; ``None`` without a summary or
+        for a store that does not keep the table.
     """
 
     source: ScenarioSource
@@ -140,6 +157,8 @@ class RunOutcome:
     store: RunStore | None = None
     written: list[Path] = field(default_factory=list)
     held: int = 0
+    years: pd.DataFrame | None = None
+    groups: pd.DataFrame | None = None
 
     def counts(self) -> str | None:
         """Say how the replicates summarised came about when a store was resumed (``None`` otherwise).
@@ -167,7 +186,9 @@ class RunOutcome:
         """
         if self.summary is None:
             raise ValueError("no replicate finished, so there is no summary")
-        document = summary_json(self.summary, self.source.scenario.name, self.seed, self.held)
+        document = summary_json(
+            self.summary, self.source.scenario.name, self.seed, self.held, self.years, self.groups
+        )
         document["posterior"] = self.posterior
         if self.report.failures:
             document["failed_replicates"] = [f.replicate for f in self.report.failures]
@@ -237,7 +258,7 @@ def run_ensemble(
         store = RunStore.open_for_writing(
             out, source, seed, force=force, posterior=fingerprint, repair=repair
         )
-    memory = MemorySink()
+    memory = MemorySink(tables=SUMMARISED_TABLES)
     sink: ResultSink = store if store is not None else memory
     resume = f"Run again with `out` {out} to resume the store" if out is not None else None
     (report,) = _run_jobs(
@@ -259,12 +280,25 @@ def run_ensemble(
         from peersim.ensemble.report import write_store_summary  # heavy: matplotlib, only with `out`
 
         outcome.summary = store_summary(store)  # the whole store, whatever was asked this time
+        outcome.years, outcome.groups = (_store_table_summary(store, table) for table in ("years", "groups"))
         outcome.held = len(store.completed())
-        outcome.written = write_store_summary(store, outcome.summary)
+        outcome.written = write_store_summary(store, outcome.summary, outcome.years, outcome.groups)
     else:
-        outcome.summary = summarise(memory.read("metrics", replicates=replicates))
+        outcome.summary, outcome.years, outcome.groups = (
+            summarise(memory.read(table, replicates=replicates), TABLE_KEYS[table])
+            for table in SUMMARISED_TABLES
+        )
         outcome.held = report.available
     return outcome
+
+
+SUMMARISED_TABLES = ("metrics", "years", "groups")
+"""Tables :func:`run_ensemble` summarises (and keeps in memory without a store)."""
+
+
+def _store_table_summary(store: RunStore, table: str) -> pd.DataFrame | None:
+    """:func:`store_summary` of ``table``, or ``None`` if the store does not keep it."""
+    return store_summary(store, table=table) if table in store.tables else None
 
 
 @dataclass
@@ -280,6 +314,10 @@ class CompareOutcome:
     differences
         Paired differences of every what-if against the base (``None`` if some
         scenario has no finished replicate).
+    years, groups
+        The same per service year and per diagnostic group, all sites pooled
+        (columns :data:`peersim.ensemble.compare.BREAKDOWN_COLUMNS`; ``None``
+        with ``differences``).
     document
         The comparison as a JSON-ready document (``None`` with ``differences``).
     written
@@ -292,6 +330,8 @@ class CompareOutcome:
     replicates: int
     reports: list[EnsembleReport]
     differences: pd.DataFrame | None = None
+    years: pd.DataFrame | None = None
+    groups: pd.DataFrame | None = None
     document: dict[str, Any] | None = None
     written: list[Path] = field(default_factory=list)
 
@@ -317,6 +357,9 @@ def compare(
     posterior + model noise, or model noise only without ``posterior``), the
     95% interval of the mean, and the share of replicates in which the what-if
     is better (see :mod:`peersim.ensemble.compare`).
+
+    The same statistics per service year and per diagnostic group, all sites
+    pooled, are in ``years`` and ``groups`` of the outcome and of its document.
 
     With ``out``, each scenario gets a run store ``out/LABEL`` and the
     comparison's ``compare.csv``, ``compare.json`` and ``forest.png`` are
@@ -385,7 +428,7 @@ def compare(
             for source, label in zip(sources, labels, strict=True)
         ]
     else:
-        sinks = [MemorySink() for _ in sources]
+        sinks = [MemorySink(tables=("metrics", *BREAKDOWN_TABLES)) for _ in sources]
     jobs = [EnsembleJob(source.scenario, sink) for source, sink in zip(sources, sinks, strict=True)]
     resume = f"Run again with `out` {out} to resume the stores" if out is not None else None
     reports = _run_jobs(jobs, seed, replicates, Runner(posterior), executor, progress, "compare", resume)
@@ -393,7 +436,10 @@ def compare(
     if any(report.available == 0 for report in reports):
         return outcome
     # With stores, every pair they hold (a store may hold more than asked this time).
-    outcome.differences = stacked_differences(sinks, labels, None if out is not None else replicates)
+    held = None if out is not None else replicates
+    outcome.differences = stacked_differences(sinks, labels, held)
+    breakdowns = stacked_breakdowns(sinks, labels, held)
+    outcome.years, outcome.groups = breakdowns["years"], breakdowns["groups"]
     pairs = set.intersection(*(sink.completed() for sink in sinks))
     document = compare_json(
         outcome.differences,
@@ -402,6 +448,7 @@ def compare(
         seed,
         len(pairs) if out is not None else replicates,
         with_posterior=posterior is not None,
+        breakdowns=breakdowns,
     )
     document["posterior"] = posterior.describe(base.scenario) if posterior is not None else None
     failures = [(label, f) for report, label in zip(reports, labels, strict=True) for f in report.failures]
@@ -425,6 +472,7 @@ def compare_scenarios(
     posterior: Posterior | None = None,
     executor: Executor | Backend | None = None,
     allow_design_change: bool = False,
+    by: Literal["site", "year", "group"] = "site",
 ) -> pd.DataFrame:
     """Run a base scenario and what-ifs on common random numbers and return their paired differences.
 
@@ -451,12 +499,19 @@ def compare_scenarios(
         every core when the work pays for it, else this process).
     allow_design_change
         Allow what-ifs of another mode or horizon than the base (see :func:`compare`).
+    by
+        ``site``: the headline metrics per site and overall; ``year``: the
+        metrics of the ``years`` table per service year (column ``year``, 1 =
+        delivery weeks 1-52); ``group``: those of the ``groups`` table per
+        diagnostic group (column ``group``). Years and groups are all sites
+        pooled (``site`` is ``overall``).
 
     Returns
     -------
     pandas.DataFrame
         :func:`peersim.stats.paired_differences` of every what-if, stacked
-        (columns :data:`peersim.stats.PAIRED_COLUMNS`): per ``comparison``,
+        (columns :data:`peersim.stats.PAIRED_COLUMNS`, with ``year`` or
+        ``group`` before ``site`` when ``by`` asks for them): per ``comparison``,
         ``site`` and ``metric`` the means ``base`` and ``whatif``, the mean
         ``difference`` (what-if - base) with its 95% interval of the mean
         (``lo``, ``hi``), the 95% predictive interval of the effect
@@ -470,7 +525,8 @@ def compare_scenarios(
     Raises
     ------
     PeersimInputError
-        For no what-if, fewer than 2 replicates, or a what-if of another design.
+        For no what-if, fewer than 2 replicates, a what-if of another design,
+        or another ``by``.
     RunsFailedError
         If a replicate failed.
 
@@ -479,6 +535,8 @@ def compare_scenarios(
     UserWarning
         When a what-if's sites differ from the base's in name or order.
     """
+    if by not in ("site", "year", "group"):
+        raise PeersimInputError(f"`by` {by!r}: choose 'site', 'year' or 'group'")
     outcome = compare(
         _in_memory(base),
         [_in_memory(scenario) for scenario in whatifs.values()],
@@ -495,7 +553,9 @@ def compare_scenarios(
         raise RunsFailedError(
             f"{len(failures)} replicate(s) failed, e.g. replicate {first.replicate}: {first.error}"
         )
-    return outcome.differences
+    chosen = {"site": outcome.differences, "year": outcome.years, "group": outcome.groups}[by]
+    assert chosen is not None  # filled with the differences
+    return chosen
 
 
 def _in_memory(scenario: Scenario) -> ScenarioSource:

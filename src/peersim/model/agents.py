@@ -11,8 +11,9 @@ inspect on an agent. Mesa's ``model.agents_by_type`` is the one registry of them
 from __future__ import annotations
 
 import mesa
+import numpy as np
 
-from peersim.core.results import FIDELITY_DOMAINS
+from peersim.core.results import FIDELITY_DOMAINS, GROUPS, WEEKS_PER_YEAR
 from peersim.core.scenario import Mechanisms, Site
 from peersim.model import constants as c
 from peersim.model.state import PatientTable, PostTable, WardTable, WeekLedger
@@ -70,6 +71,21 @@ class PeerWorker(mesa.Agent):
         """Contacts delivered from this post so far."""
         return int(self._posts.contacts_total[self.post])
 
+    @property
+    def relational_skill(self) -> float:
+        """The current holder's relational skill (1 = typical; mechanism 9)."""
+        return float(self._posts.skill[self.post])
+
+    @property
+    def drift_rate(self) -> float:
+        """The current holder's multiplier on fidelity drift without supervision (1 = typical)."""
+        return float(self._posts.drift_rate[self.post])
+
+    @property
+    def experience(self) -> float:
+        """The current holder's experience in the role, 0-1."""
+        return float(self._posts.experience[self.post])
+
 
 class Supervisor(mesa.Agent):
     """The supervisor (peer worker coordinator) of one site.
@@ -78,7 +94,11 @@ class Supervisor(mesa.Agent):
     boundary (mechanism 2) and travel for in-person sessions (mechanism 4), into
     one-to-one supervision sessions, given to the present peer workers who have
     gone longest unsupervised (mechanism 3). Unused fractions of a session carry
-    over, up to one more session than the team size.
+    over, up to one more session than the team size. Some weeks the supervisor
+    is away (:data:`~peersim.model.constants.SUPERVISOR_ABSENCE_PER_WEEK`), and
+    they may leave (``supervisor_turnover_per_year``): the post is then vacant for
+    the site's ``dur_vacancy_weeks`` and the team loses cohesion. No sessions are
+    given, and none banked, while the supervisor is away or the post is vacant.
 
     Attributes
     ----------
@@ -87,6 +107,10 @@ class Supervisor(mesa.Agent):
         ``rel_supervision`` and reduced by travel), and drops when someone leaves.
     sessions_delivered : int
         Supervision sessions so far.
+    turnovers : int
+        Supervisors who have left so far.
+    weeks_without : int
+        Weeks with no supervisor at work (away or post vacant).
     """
 
     def __init__(
@@ -96,9 +120,20 @@ class Supervisor(mesa.Agent):
         site: Site,
         mechanisms: Mechanisms,
         post_list: tuple[int, ...],
+        u_supervisor: np.ndarray,
     ) -> None:
         super().__init__(model)
         self.site_index = site_index
+        p_leave = 1.0 - (1.0 - site.supervisor_turnover_per_year) ** (1.0 / WEEKS_PER_YEAR)
+        weeks = np.arange(1, len(u_supervisor) + 1)
+        self._away_weeks = frozenset(weeks[u_supervisor[:, 0] < c.SUPERVISOR_ABSENCE_PER_WEEK].tolist())
+        """Weeks the supervisor is away (leave, sickness)."""
+        self._leave_weeks = frozenset(weeks[u_supervisor[:, 1] < p_leave].tolist())
+        """Weeks the supervisor leaves, if in post."""
+        self._vacancy_weeks = site.dur_vacancy_weeks
+        self.vacancy_weeks_left = 0.0
+        self.turnovers = 0
+        self.weeks_without = 0
         nfp = site.host == "not_for_profit"
         boundary = mechanisms.rel_host_boundary * c.BOUNDARY_SUPERVISOR_HOURS if nfp else 0.0
         self.hours_for_supervision = max(0.0, site.supervisor_hours_per_week - boundary)
@@ -120,8 +155,17 @@ class Supervisor(mesa.Agent):
         present = ledger.present
         waited = ledger.waited
         team = [post for post in self.post_list if present[post]]
-        self.bank = min(self.bank + self._sessions_per_week, len(team) + 1.0)
-        n = min(int(self.bank), len(team))
+        week = ledger.week
+        if self.vacancy_weeks_left > 0:
+            self.vacancy_weeks_left -= 1.0
+            at_work = False
+        else:
+            at_work = week not in self._away_weeks
+        if at_work:
+            self.bank = min(self.bank + self._sessions_per_week, len(team) + 1.0)
+        else:
+            self.weeks_without += 1
+        n = min(int(self.bank), len(team)) if at_work else 0
         self.sessions_this_week = n
         if n:
             if n < len(team):
@@ -133,6 +177,11 @@ class Supervisor(mesa.Agent):
             self.sessions_delivered += n
         coverage = n / len(team) if team else 0.0
         self.cohesion += c.COHESION_RATE * (coverage * self._cohesion_target_scale - self.cohesion)
+        if week in self._leave_weeks and self.vacancy_weeks_left <= 0:
+            self.turnovers += 1
+            self.bank = 0.0
+            self.vacancy_weeks_left = self._vacancy_weeks
+            self.on_turnover()
 
     def on_turnover(self) -> None:
         """Lose cohesion when a peer worker leaves."""
@@ -193,6 +242,11 @@ class Patient(mesa.Agent):
     def site(self) -> str:
         """Name of the participant's site."""
         return self._site_names[int(self._patients.site[self.row])]
+
+    @property
+    def group(self) -> str:
+        """Diagnostic group (one of :data:`~peersim.core.results.GROUPS`)."""
+        return GROUPS[int(self._patients.group[self.row])]
 
     @property
     def offered_peer_support(self) -> bool:

@@ -23,10 +23,10 @@ FIDELITY_TRAVEL_HIT_PER_HOUR = 0.02
 """Weekly loss in the strengths/community domain per hour of one-way travel."""
 FIDELITY_REFERENCE = 0.7
 """Fidelity at which attendance equals ``p_attend_base``."""
+FIDELITY_RELATIONSHIP_STRENGTH = 3.0
+"""``rel_fidelity_engagement`` at which relational fidelity shapes relationships one for one."""
 
 # Strain (0-1) and staffing.
-ADMIN_SHARE = 0.2
-"""Share of peer worker hours taken by administration and travel to base."""
 STRAIN_ADJUST_RATE = 0.1
 """Weekly share of the gap between strain and its current target closed."""
 STRAIN_LOAD_WEIGHT = 0.6
@@ -44,6 +44,24 @@ TURNOVER_PER_STRAIN = 0.008
 RELATIONSHIP_KEPT_ON_HANDOVER = 0.5
 """Share of a participant's relationship kept when their peer worker leaves."""
 
+# Peer workers as people (mechanism 9).
+SKILL_LOG_SD = 0.3
+"""Log-SD of relational skill across people at ``rel_worker_spread`` = 1."""
+DRIFT_LOG_SD = 0.6
+"""Log-SD of the personal drift rate across people at ``rel_worker_spread`` = 1."""
+TRAIT_CLIP = (0.4, 2.5)
+"""Range a personal multiplier (skill, drift rate) is clipped to."""
+EXPERIENCE_REFERENCE = 0.5
+"""Experience at which a person drifts at exactly their own rate."""
+EXPERIENCE_WEEKS = 104.0
+"""Weeks in post that close 63% of the gap to full experience."""
+FIRST_COHORT_EXPERIENCE_MAX = 0.6
+"""The posts' first holders start with experience uniform on 0 to this; replacements start at 0."""
+
+# Supervisors.
+SUPERVISOR_ABSENCE_PER_WEEK = 0.04
+"""Weekly chance the supervisor is away (leave, sickness): no sessions that week (~2 weeks/year)."""
+
 # Supervision.
 SUPERVISION_SESSION_HOURS = 1.25
 """Supervisor hours per one-to-one session, including preparation and notes."""
@@ -54,7 +72,7 @@ BOUNDARY_SUPERVISOR_HOURS = 2.0
 COHESION_RATE = 0.1
 """Weekly share of the gap between team cohesion and supervision coverage closed."""
 COHESION_LOSS_ON_TURNOVER = 0.2
-"""Share of team cohesion lost when a peer worker leaves."""
+"""Share of team cohesion lost when a peer worker or the supervisor leaves."""
 
 # Ward staff acceptance (0-1).
 PREP_SESSIONS_SCALE = 3.0
@@ -62,7 +80,7 @@ PREP_SESSIONS_SCALE = 3.0
 JOINT_WORK_RATE = 0.01
 """Weekly share of the gap to full acceptance closed per hour/week of joint work."""
 ACCEPTANCE_REGRESSION = 0.02
-"""Weekly pull of acceptance back towards its prepared anchor (ward staff turnover)."""
+"""Weekly pull of acceptance back towards the staff member's own anchor (habit; turnover is explicit)."""
 P_GOOD_CONTACT_REF = 0.75
 """Chance a ward contact goes well at fidelity 0.7, no strain and no boundary."""
 GOOD_CONTACT_FIDELITY_LOGIT = 3.0
@@ -75,8 +93,6 @@ BOUNDARY_CONTACT_LOGIT = 1.0
 # Referral, ward access and discharge planning.
 P_REFERRAL_REF = 0.35
 """Weekly chance ward staff refer an offered inpatient at acceptance 0.5."""
-P_REFERRAL_AFTER_DISCHARGE = 0.5
-"""Service mode: chance an inpatient never referred on the ward is referred at discharge."""
 BOUNDARY_ACCESS_LOGIT = 1.5
 """Log-odds of ward access lost across a host boundary at strength 1."""
 P_INVITE_REF = 0.4
@@ -92,9 +108,9 @@ BOUNDARY_PEER_WORKER_MINUTES = 60.0
 RELATIONSHIP_START = 0.2
 """Relationship of a participant who has not yet met their peer worker (0-1)."""
 FIRST_CONTACT_GAIN = 0.45
-"""Relationship gained at a first contact, times relational fidelity and (1 - strain/2)."""
+"""Relationship gained at a first contact, times the relationship target and (1 - strain/2)."""
 CONTACT_GAIN = 0.25
-"""Share of the gap to relational fidelity closed by each further contact."""
+"""Share of the gap to the relationship target (relational fidelity x skill) closed per further contact."""
 INVITE_BONUS = 0.1
 """Relationship gained when the peer worker joins discharge planning."""
 MISS_LOSS = 0.08

@@ -20,9 +20,11 @@ Order within a week
 4. discharges and discharge-planning invitations;
 5. community sessions within peer worker capacity;
 6. readmission hazards;
-7. supervisors supervise (``AgentSet.do``); peer workers update strain,
-   fidelity and turnover;
+7. supervisors supervise, or are away or leave (``AgentSet.do``); peer workers
+   update strain, fidelity, experience and turnover (vacant posts are refilled
+   with new people until funding ends);
 8. ward staff acceptance moves with joint work and regresses to its anchor;
+   some ward staff leave and are replaced by unprepared newcomers;
 9. the week's record, which Mesa's DataCollector reads.
 """
 
@@ -89,7 +91,8 @@ class PeerSupportModel(mesa.Model):
         for post, site in enumerate(self.posts.site.tolist()):
             PeerWorker(self, site, post, self.posts, self.patients)
         for index, site in enumerate(scenario.sites):
-            Supervisor(self, index, site, scenario.mechanisms, self.posts.by_site[index])
+            draws = self.setup.supervisor_draws[index]
+            Supervisor(self, index, site, scenario.mechanisms, self.posts.by_site[index], draws)
         for row, site in enumerate(self.ward.site.tolist()):
             WardStaff(self, site, row, self.ward)
         names = tuple(s.name for s in scenario.sites)
@@ -121,6 +124,7 @@ class PeerSupportModel(mesa.Model):
         ledger = WeekLedger(
             demand=np.where(now.in_post, setup.boundary_minutes, 0.0),
             contacts=np.zeros(len(posts), dtype=np.int64),
+            week=week,
         )
         self.ledger = ledger
 
@@ -138,16 +142,21 @@ class PeerSupportModel(mesa.Model):
         posts.supervised = np.array(ledger.supervised, dtype=bool)
         supervisors = self.supervisors.to_list()
         cohesion = np.array([s.cohesion for s in supervisors])
-        for post in staffing.end_week(posts, patients, ledger, week, cohesion, setup):
+        leavers = staffing.end_week(posts, patients, ledger, week, cohesion, setup)
+        for post in leavers:
             supervisors[int(posts.site[post])].on_turnover()
-        ward.ward_week(self.ward)
+        ward_leavers = ward.ward_week(self.ward, week)
+        caseloads = patients.caseloads(len(posts))
+        np.maximum(posts.peak_caseload, caseloads, out=posts.peak_caseload)
         self.record.add(
             week,
             now,
-            patients.caseloads(len(posts)),
+            caseloads,
             ledger.contacts,
             [s.sessions_this_week for s in supervisors],
         )
+        if leavers or ward_leavers.size:
+            self.record.add_turnover(week, posts.site[leavers], self.ward.site[ward_leavers])
         self.datacollector.collect(self)
         self.running = week < self.n_weeks
 

@@ -39,7 +39,13 @@ class WeeklyRecord:
         """Latest week's values over all sites (frozen after delivery)."""
         self._post_site = post_site
         self._staff_counts = staff_counts
-        self._per_post = np.empty((6, n_posts))
+        self._per_post = np.empty((7, n_posts))
+        self.fidelity_contacts = np.zeros((weeks, n_sites))
+        """Sum over the week's contacts of the peer worker's fidelity index, per site."""
+        self.peer_worker_leavers = np.zeros((weeks, n_sites))
+        """Peer workers who left each week, per site."""
+        self.ward_staff_leavers = np.zeros((weeks, n_sites))
+        """Ward staff who left each week, per site."""
 
     def add(
         self, week: int, now: WeekState, caseloads: np.ndarray, contacts: np.ndarray, sessions: list[int]
@@ -64,7 +70,9 @@ class WeeklyRecord:
         per_post[3] = caseloads
         per_post[4] = ~now.in_post
         per_post[5] = contacts
+        np.multiply(contacts, now.fidelity_index, out=per_post[6])
         sums = per_post @ self._post_site
+        self.fidelity_contacts[week - 1] = sums[6]
         held = sums[0]
         mean = np.divide(sums[1:3], held, out=np.full((2, len(held)), np.nan), where=held > 0)
         row = self.rows[week - 1]
@@ -81,6 +89,14 @@ class WeeklyRecord:
             "fidelity_index": float(sums[2].sum() / total_held) if total_held else float("nan"),
             "caseload": float(sums[3].sum()),
         }
+
+    def add_turnover(self, week: int, peer_worker_sites: np.ndarray, ward_staff_sites: np.ndarray) -> None:
+        """Count the peer workers and ward staff who left in ``week``, given each leaver's site."""
+        n_sites = self.rows.shape[1]
+        if peer_worker_sites.size:
+            self.peer_worker_leavers[week - 1] += np.bincount(peer_worker_sites, minlength=n_sites)
+        if ward_staff_sites.size:
+            self.ward_staff_leavers[week - 1] += np.bincount(ward_staff_sites, minlength=n_sites)
 
     def series(self, weeks: int, patients: PatientTable) -> np.ndarray:
         """Return the first ``weeks`` rows, with the engaged share of offered participants by each week."""

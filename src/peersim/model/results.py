@@ -13,9 +13,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peersim.core.results import ARMS, FIDELITY_DOMAINS, OVERALL, TIMESERIES_METRICS, RunResult
+from peersim.core.results import (
+    ARMS,
+    FIDELITY_DOMAINS,
+    GROUP_METRICS,
+    GROUPS,
+    OVERALL,
+    TIMESERIES_METRICS,
+    WEEKS_PER_YEAR,
+    YEAR_METRICS,
+    DeferredTables,
+    Labels,
+    RunResult,
+    label_strings,
+)
 from peersim.model.model import PeerSupportModel
 from peersim.model.rules.readmission import usual_care_readmitted
+from peersim.model.rules.workers import PERSON_COLUMNS, PERSON_DTYPES, person_record
 
 
 def _per_site(site: np.ndarray, values: np.ndarray, n_sites: int) -> np.ndarray:
@@ -37,6 +51,28 @@ def odds_ratio(events_a: np.ndarray, n_a: np.ndarray, events_b: np.ndarray, n_b:
     with np.errstate(divide="ignore", invalid="ignore"):
         result = ((a + adj) * (d + adj)) / ((b + adj) * (c + adj))
     return np.where((n_a > 0) & (n_b > 0), result, np.nan)
+
+
+def mantel_haenszel_odds_ratio(
+    events_a: np.ndarray, n_a: np.ndarray, events_b: np.ndarray, n_b: np.ndarray
+) -> float:
+    """Mantel-Haenszel odds ratio of a vs b over strata (one element per stratum).
+
+    ``sum(a d / n) / sum(b c / n)`` over strata with both arms present; NaN when
+    no stratum contributes to the denominator.
+    """
+    a, b = events_a, n_a - events_a
+    c, d = events_b, n_b - events_b
+    n = n_a + n_b
+    both = (n_a > 0) & (n_b > 0)
+    num = float(np.sum(np.where(both, a * d / np.where(n > 0, n, 1.0), 0.0)))
+    den = float(np.sum(np.where(both, b * c / np.where(n > 0, n, 1.0), 0.0)))
+    return num / den if den > 0 else float("nan")
+
+
+def _stratified(strata: np.ndarray, n_strata: int, arms: tuple[np.ndarray, ...]) -> float:
+    sums = [np.bincount(strata, weights=v, minlength=n_strata) for v in arms]
+    return mantel_haenszel_odds_ratio(*sums)
 
 
 def collect(model: PeerSupportModel) -> RunResult:
@@ -96,6 +132,20 @@ def collect(model: PeerSupportModel) -> RunResult:
         _per_site(ward.site, ward.acceptance, n_sites), _per_site(ward.site, np.ones(len(ward)), n_sites)
     )
 
+    allocated = p.allocated_week >= 0
+    waits = np.where(allocated, p.allocated_week - p.referred_week, 0).astype(float)
+    unmet = _per_site(site, ps * p.unmet, n_sites)
+    wait_sum = _per_site(site, ps * waits, n_sites)
+    n_allocated = _per_site(site, ps * allocated, n_sites)
+    averted = _per_site(site, ps * (counterfactual.astype(float) - p.readmitted), n_sites)
+    n_groups = len(GROUPS)
+    arms = (ps * p.readmitted, ps, uc * uc_readmitted, uc)
+    strata = site * n_groups + p.group
+    stratified = np.array(
+        [_stratified(p.group[site == s], n_groups, tuple(v[site == s] for v in arms)) for s in range(n_sites)]
+        + [_stratified(strata, n_sites * n_groups, arms)]
+    )
+
     rate_ps = _ratio(readm_ps, n_ps)
     rate_uc = _ratio(readm_uc, n_uc)
     rate_eng = _ratio(readm_eng, n_eng)
@@ -106,6 +156,8 @@ def collect(model: PeerSupportModel) -> RunResult:
         "engagement_rate": engagement,
         "mean_contacts": _ratio(contacts, n_ps),
         "contacts_before_discharge": _ratio(pre, n_ps),
+        "unmet_demand": _ratio(unmet, n_ps),
+        "mean_wait_weeks": _ratio(wait_sum, n_allocated),
         "fidelity_index": fidelity.mean(axis=0),
         **{f"fidelity_{d}": fidelity[i] for i, d in enumerate(FIDELITY_DOMAINS)},
         "readmission_rate_intervention": rate_ps,
@@ -113,11 +165,13 @@ def collect(model: PeerSupportModel) -> RunResult:
         "readmission_rate_engaged": rate_eng,
         "readmission_rate_not_engaged": rate_not_eng,
         "itt_odds_ratio": odds_ratio(readm_ps, n_ps, readm_uc, n_uc),
+        "itt_odds_ratio_stratified": stratified,
         "itt_risk_difference": rate_ps - rate_uc,
         "engaged_vs_control_difference": rate_eng - rate_uc,
         "engaged_vs_not_engaged_difference": rate_eng - rate_not_eng,
         "cace_risk_difference": _ratio(rate_ps - rate_uc, engagement),
         "true_effect_engaged": _ratio(readm_eng - readm_eng_uc, n_eng),
+        "readmissions_averted": averted,
         "pw_strain": strain_mean,
         "vacancy_weeks": vacancy,
         "supervision_sessions": supervision,
@@ -149,21 +203,35 @@ def collect(model: PeerSupportModel) -> RunResult:
         "peer_worker_hires": _per_site(post_site, (posts.hires - 1).astype(float), n_sites),
         "good_ward_contacts": _per_site(ward.site, ward.good_contacts.astype(float), n_sites),
         "poor_ward_contacts": _per_site(ward.site, ward.poor_contacts.astype(float), n_sites),
+        "peer_worker_leavers": _per_site(
+            np.array([person[0] for person in posts.people], dtype=np.int64),
+            np.ones(len(posts.people)),
+            n_sites,
+        ),
+        "ward_staff_leavers": _per_site(ward.site, ward.leavers.astype(float), n_sites),
+        "supervisor_leavers": np.append(
+            t := np.array([s.turnovers for s in model.supervisors], dtype=float), t.sum()
+        ),
+        "weeks_without_supervisor": np.append(
+            w := np.array([s.weeks_without for s in model.supervisors], dtype=float), w.sum()
+        ),
     }
     staff = _long(labels, staff_values, "site")
 
     weeks, _, n_metrics = series.shape
     timeseries = pd.DataFrame(
-        {
+        copy=False,
+        data={
             "week": np.repeat(np.arange(1, weeks + 1), n_sites * n_metrics),
-            "site": _strings(names, np.tile(np.repeat(np.arange(n_sites), n_metrics), weeks)),
-            "metric": _strings(TIMESERIES_METRICS, np.tile(np.arange(n_metrics), weeks * n_sites)),
+            "site": _pattern(tuple(names), n_metrics, weeks),
+            "metric": _pattern(TIMESERIES_METRICS, 1, weeks * n_sites),
             "value": series.reshape(-1),
-        }
+        },
     )
     patients = pd.DataFrame(
         {
             "site": _strings(names, site),
+            "group": _strings(GROUPS, p.group),
             "arm": _strings(ARMS, np.where(p.offered, 0, 1)),
             "admit_week": p.admit_week,
             "discharge_week": p.discharge_week,
@@ -175,8 +243,15 @@ def collect(model: PeerSupportModel) -> RunResult:
             "readmitted": p.readmitted,
             "readmit_week": p.readmit_week,
             "readmitted_usual_care": counterfactual,
-        }
+            "referred_week": p.referred_week,
+            "allocated_week": p.allocated_week,
+            "unmet_demand": p.unmet,
+            "first_contact_relationship": p.first_contact_gain,
+        },
     )
+    workers = _workers(model, names)
+    years = _years(model, labels, engaged, counterfactual)
+    groups = _groups(model, labels, engaged, counterfactual, uc, uc_readmitted)
     root = model.seed_sequence
     entropy = root.entropy
     return RunResult(
@@ -190,25 +265,157 @@ def collect(model: PeerSupportModel) -> RunResult:
         staff=staff,
         timeseries=timeseries,
         patients=patients,
+        deferred=DeferredTables({"workers": workers, "years": years, "groups": groups}),
     )
 
 
+def _workers(model: PeerSupportModel, names: list[str]) -> dict[str, Any]:
+    """One row per person who held a post: those who left, then those still in post (end week -1)."""
+    posts = model.posts
+    held = posts.in_post.nonzero()[0].tolist()
+    records = [*posts.people, *(person_record(posts, post, -1) for post in held)]
+    if records:
+        columns = [np.array(values) for values in zip(*records, strict=True)]
+    else:
+        columns = [np.zeros(0, dtype=dtype) for dtype in PERSON_DTYPES]
+    order = np.lexsort((columns[2], columns[1]))
+    data: dict[str, Any] = {name: column[order] for name, column in zip(PERSON_COLUMNS, columns, strict=True)}
+    data["site"] = Labels(tuple(names), data["site"].astype(np.int64))
+    return data
+
+
+def _year_weeks(model: PeerSupportModel) -> tuple[int, np.ndarray]:
+    """Service years of the delivery phase, and each delivery week's year index (0-based)."""
+    weeks = min(model.steps, model.delivery_weeks)
+    n_years = max(-(-weeks // WEEKS_PER_YEAR), -(-model.spec.horizon.recruitment_weeks // WEEKS_PER_YEAR))
+    return n_years, np.arange(weeks) // WEEKS_PER_YEAR
+
+
+def _years(
+    model: PeerSupportModel, labels: list[str], engaged: np.ndarray, counterfactual: np.ndarray
+) -> dict[str, Any]:
+    """Build the ``years`` table: participants by admission year, staff by week."""
+    p = model.patients
+    n_sites = len(labels) - 1
+    n_years, week_year = _year_weeks(model)
+    cohort = (p.admit_week - 1) // WEEKS_PER_YEAR
+    cell = cohort * n_sites + p.site
+    cells = n_years * n_sites
+    ps = p.offered.astype(float)
+
+    def per_cell(values: np.ndarray) -> np.ndarray:
+        counts = np.bincount(cell, weights=values, minlength=cells).reshape(n_years, n_sites)
+        return np.column_stack([counts, counts.sum(axis=1)])
+
+    record = model.record
+    rows = record.rows[: len(week_year)]
+
+    def per_year(values: np.ndarray) -> np.ndarray:
+        sums = np.zeros((n_years, n_sites))
+        np.add.at(sums, week_year, values[: len(week_year)])
+        return np.column_stack([sums, sums.sum(axis=1)])
+
+    contacts = per_year(rows[:, :, TIMESERIES_METRICS.index("contacts")])
+    counts = model.ward.counts.astype(float)
+    acceptance = rows[:, :, TIMESERIES_METRICS.index("ward_acceptance")]
+    weeks_in_year = np.bincount(week_year, minlength=n_years).astype(float)[:, None]
+    acceptance_sums = per_year(acceptance * counts)
+    staff = np.append(counts, counts.sum())
+    n_ps = per_cell(ps)
+    values = {
+        "participants": per_cell(np.ones(len(p))),
+        "engagement_rate": _ratio2(per_cell(ps * engaged), n_ps),
+        "unmet_demand": _ratio2(per_cell(ps * p.unmet), n_ps),
+        "readmission_rate_intervention": _ratio2(per_cell(ps * p.readmitted), n_ps),
+        "readmissions_averted": per_cell(ps * (counterfactual.astype(float) - p.readmitted)),
+        "fidelity_index": _ratio2(per_year(record.fidelity_contacts), contacts),
+        "ward_acceptance": _ratio2(acceptance_sums, weeks_in_year * staff[None, :]),
+        "peer_worker_leavers": per_year(record.peer_worker_leavers),
+        "ward_staff_leavers": per_year(record.ward_staff_leavers),
+        "vacant_post_weeks": per_year(rows[:, :, TIMESERIES_METRICS.index("vacancies")]),
+        "supervision_sessions": per_year(rows[:, :, TIMESERIES_METRICS.index("supervision_sessions")]),
+    }
+    assert tuple(values) == tuple(YEAR_METRICS)
+    n_labels = len(labels)
+    return {
+        "year": np.tile(np.repeat(np.arange(1, n_years + 1), n_labels), len(values)),
+        "site": Labels(tuple(labels), _pattern_codes(n_labels, 1, n_years * len(values))),
+        "metric": Labels(tuple(values), _pattern_codes(len(values), n_years * n_labels, 1)),
+        "value": np.concatenate([v.reshape(-1) for v in values.values()]),
+    }
+
+
+def _groups(
+    model: PeerSupportModel,
+    labels: list[str],
+    engaged: np.ndarray,
+    counterfactual: np.ndarray,
+    uc: np.ndarray,
+    uc_readmitted: np.ndarray,
+) -> dict[str, Any]:
+    """Build the ``groups`` table: each diagnostic group's outcomes per site and overall."""
+    p = model.patients
+    n_sites = len(labels) - 1
+    n_groups = len(GROUPS)
+    cell = p.group * n_sites + p.site
+    ps = p.offered.astype(float)
+
+    def per_cell(values: np.ndarray) -> np.ndarray:
+        counts = np.bincount(cell, weights=values, minlength=n_groups * n_sites).reshape(n_groups, n_sites)
+        return np.column_stack([counts, counts.sum(axis=1)])
+
+    n_ps, n_uc = per_cell(ps), per_cell(uc)
+    rate_ps = _ratio2(per_cell(ps * p.readmitted), n_ps)
+    rate_uc = _ratio2(per_cell(uc * uc_readmitted), n_uc)
+    values = {
+        "participants": per_cell(np.ones(len(p))),
+        "engagement_rate": _ratio2(per_cell(ps * engaged), n_ps),
+        "mean_contacts": _ratio2(per_cell(ps * p.contacts), n_ps),
+        "unmet_demand": _ratio2(per_cell(ps * p.unmet), n_ps),
+        "readmission_rate_intervention": rate_ps,
+        "readmission_rate_control": rate_uc,
+        "itt_risk_difference": rate_ps - rate_uc,
+        "readmissions_averted": per_cell(ps * (counterfactual.astype(float) - p.readmitted)),
+    }
+    assert tuple(values) == tuple(GROUP_METRICS)
+    n_labels = len(labels)
+    return {
+        "group": Labels(GROUPS, _pattern_codes(n_groups, n_labels, len(values))),
+        "site": Labels(tuple(labels), _pattern_codes(n_labels, 1, n_groups * len(values))),
+        "metric": Labels(tuple(values), _pattern_codes(len(values), n_groups * n_labels, 1)),
+        "value": np.concatenate([v.reshape(-1) for v in values.values()]),
+    }
+
+
+def _ratio2(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    den = np.broadcast_to(den, num.shape)
+    return np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
+
+
 def _strings(categories: Sequence[str], codes: np.ndarray) -> Any:
-    """Return ``categories[codes]`` as a pandas string array (several times faster than from numpy)."""
-    return _string_array(tuple(categories)).take(codes)
+    """Return ``categories[codes]`` as a pandas string array."""
+    return label_strings(tuple(categories), codes)
 
 
-@lru_cache(maxsize=256)
-def _string_array(categories: tuple[str, ...]) -> Any:
-    return pd.Series(list(categories)).array
+def _pattern(categories: tuple[str, ...], repeat: int, tile: int) -> Any:
+    """Return ``categories``, each repeated ``repeat`` times, the whole tiled ``tile`` times, as strings."""
+    return _strings(categories, _pattern_codes(len(categories), repeat, tile))
+
+
+@lru_cache(maxsize=1024)
+def _pattern_codes(n: int, repeat: int, tile: int) -> np.ndarray:
+    codes = np.tile(np.repeat(np.arange(n), repeat), tile)
+    codes.flags.writeable = False
+    return codes
 
 
 def _long(labels: list[str], values: dict[str, np.ndarray], key: str) -> pd.DataFrame:
     n = len(labels)
     return pd.DataFrame(
-        {
-            key: _strings(labels, np.tile(np.arange(n), len(values))),
-            "metric": _strings(list(values), np.repeat(np.arange(len(values)), n)),
+        copy=False,
+        data={
+            key: _pattern(tuple(labels), 1, len(values)),
+            "metric": _pattern(tuple(values), n, 1),
             "value": np.concatenate([np.asarray(v, dtype=float) for v in values.values()]),
-        }
+        },
     )

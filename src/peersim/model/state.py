@@ -32,6 +32,8 @@ class PatientTable:
     discharge_week: np.ndarray
     instability: np.ndarray
     """Latent standard-normal instability (scaled by ``rel_patient_heterogeneity``)."""
+    group: np.ndarray
+    """Diagnostic group, an index into :data:`~peersim.core.results.GROUPS`."""
     readmit_threshold: np.ndarray
     """Exp(1) draw: readmitted when the cumulative hazard passes it."""
     u_referral: np.ndarray
@@ -39,9 +41,16 @@ class PatientTable:
     u_contact_quality: np.ndarray
     u_ward_staff: np.ndarray
     u_invite: np.ndarray
-    u_referral_after_discharge: np.ndarray
     u_attend: np.ndarray
     referred: np.ndarray = field(init=False)
+    referred_week: np.ndarray = field(init=False)
+    """Week of referral, or -1."""
+    allocated_week: np.ndarray = field(init=False)
+    """Week of the first allocation to a peer worker, or -1."""
+    unmet: np.ndarray = field(init=False)
+    """Referred, but the support window closed before any peer worker was free (unmet demand)."""
+    first_contact_gain: np.ndarray = field(init=False)
+    """Relationship built in the first contact (0-1), or NaN before it."""
     peer_worker: np.ndarray = field(init=False)
     contacts: np.ndarray = field(init=False)
     contacts_pre_discharge: np.ndarray = field(init=False)
@@ -65,6 +74,10 @@ class PatientTable:
     def __post_init__(self) -> None:
         n = len(self.site)
         self.referred = np.zeros(n, dtype=bool)
+        self.referred_week = np.full(n, -1, dtype=np.int64)
+        self.allocated_week = np.full(n, -1, dtype=np.int64)
+        self.unmet = np.zeros(n, dtype=bool)
+        self.first_contact_gain = np.full(n, np.nan)
         self.peer_worker = np.full(n, -1, dtype=np.int64)
         self.contacts = np.zeros(n, dtype=np.int64)
         self.contacts_pre_discharge = np.zeros(n, dtype=np.int64)
@@ -98,7 +111,10 @@ class PostTable:
     """Peer worker posts; row ``i`` is post ``i``.
 
     A post is held by one person at a time; when they leave it is vacant for the
-    site's ``dur_vacancy_weeks`` and then filled by a newly trained peer worker.
+    site's ``dur_vacancy_weeks`` and then filled by a newly trained peer worker,
+    unless the site's funding has ended. The person's own traits (relational
+    skill, drift rate, experience) are columns too; :attr:`people` keeps one
+    record per person who has left.
     """
 
     site: np.ndarray
@@ -112,6 +128,8 @@ class PostTable:
     """Uniform numbers, shape (posts, weeks), for leaving."""
     by_site: tuple[tuple[int, ...], ...]
     """Posts of each site, in post order."""
+    trait_draws: np.ndarray
+    """Random numbers of each post's first holders' traits, shape (posts, slots, 3)."""
     fidelity: np.ndarray = field(init=False)
     """Practice in the four fidelity domains, shape (posts, 4), each 0-1."""
     strain: np.ndarray = field(init=False)
@@ -126,6 +144,27 @@ class PostTable:
     """Sum over delivered contacts of the fidelity at the time, shape (posts, 4)."""
     strain_hit: np.ndarray = field(init=False)
     """Weekly fidelity lost per unit of strain, per domain (``constants.FIDELITY_STRAIN_HIT``)."""
+    local_post: np.ndarray = field(init=False)
+    """Position of each post among its site's posts (keys the person's stream)."""
+    skill: np.ndarray = field(init=False)
+    """Current holder's relational skill: multiplier on the relationship they build (1 = typical)."""
+    drift_rate: np.ndarray = field(init=False)
+    """Current holder's multiplier on fidelity drift without supervision (1 = typical)."""
+    experience: np.ndarray = field(init=False)
+    """Current holder's experience in the role, 0-1."""
+    experience_start: np.ndarray = field(init=False)
+    start_week: np.ndarray = field(init=False)
+    """Week the current holder started."""
+    person_contacts_start: np.ndarray = field(init=False)
+    person_fidelity_start: np.ndarray = field(init=False)
+    peak_caseload: np.ndarray = field(init=False)
+    """Largest caseload of the current holder so far."""
+    defunded: np.ndarray = field(init=False)
+    """Vacant after the site's funding ended: never refilled."""
+    people: list[tuple[int, int, int, int, int, float, float, float, float, int, float, int]] = field(
+        init=False
+    )
+    """One record per person who has left (see :func:`peersim.model.rules.workers.person_record`)."""
 
     def __post_init__(self) -> None:
         n = len(self.site)
@@ -140,6 +179,17 @@ class PostTable:
         self.contacts_total = np.zeros(n, dtype=np.int64)
         self.fidelity_contact_sums = np.zeros((n, len(FIDELITY_DOMAINS)))
         self.strain_hit = np.array(c.FIDELITY_STRAIN_HIT)
+        self.local_post = np.concatenate([np.arange(len(p)) for p in self.by_site]).astype(np.int64)
+        self.skill = np.ones(n)
+        self.drift_rate = np.ones(n)
+        self.experience = np.zeros(n)
+        self.experience_start = np.zeros(n)
+        self.start_week = np.ones(n, dtype=np.int64)
+        self.person_contacts_start = np.zeros(n, dtype=np.int64)
+        self.person_fidelity_start = np.zeros((n, len(FIDELITY_DOMAINS)))
+        self.peak_caseload = np.zeros(n, dtype=np.int64)
+        self.defunded = np.zeros(n, dtype=bool)
+        self.people = []
 
     def __len__(self) -> int:
         return len(self.site)
@@ -156,12 +206,22 @@ class WardTable:
 
     Acceptance (0-1) starts at the site baseline raised by team preparation
     (mechanism 1), moves with each ward contact, grows with ongoing joint work and
-    regresses weekly towards its prepared anchor.
+    regresses weekly towards the member's anchor. A member who leaves is replaced
+    at once by a newcomer at the site's baseline acceptance, whose anchor is that
+    baseline: they missed the preparation.
     """
 
     site: np.ndarray
     anchor: np.ndarray
     joint_work_rate: np.ndarray
+    baseline: np.ndarray
+    """Acceptance of an unprepared newcomer, per row."""
+    p_leave: np.ndarray
+    """Weekly chance the member in each row leaves."""
+    u_leave: np.ndarray
+    """Uniform numbers, shape (staff, weeks), for leaving."""
+    leavers: np.ndarray = field(init=False)
+    """Members who have left from each row so far."""
     acceptance: np.ndarray = field(init=False)
     good_contacts: np.ndarray = field(init=False)
     poor_contacts: np.ndarray = field(init=False)
@@ -173,6 +233,7 @@ class WardTable:
     def __post_init__(self) -> None:
         n = len(self.site)
         self.acceptance = self.anchor.copy()
+        self.leavers = np.zeros(n, dtype=np.int64)
         self.good_contacts = np.zeros(n, dtype=np.int64)
         self.poor_contacts = np.zeros(n, dtype=np.int64)
         self.counts = np.bincount(self.site)
@@ -202,10 +263,13 @@ class WeekLedger:
         Weeks since each post was last supervised, as the week began.
     supervised
         Whether supervisors saw each post's peer worker (written by supervisors).
+    week
+        The week (1 = first).
     """
 
     demand: np.ndarray
     contacts: np.ndarray
+    week: int = 0
     present: list[bool] = field(default_factory=list)
     waited: list[int] = field(default_factory=list)
     supervised: list[bool] = field(default_factory=list)

@@ -7,7 +7,11 @@ answers three questions a service planning peer support for discharge asks:
    for the site as given, with 95% intervals, against the same people without
    peer support (usual care on common random numbers); readmissions averted
    per 100 people discharged, cost per readmission averted and the net cost
-   after readmission savings (:func:`~peersim.planning.analysis.prediction`).
+   after readmission savings (:func:`~peersim.planning.analysis.prediction`);
+   over several service years, the cost per readmission averted of each year
+   and to date, and outcomes by diagnostic group
+   (:func:`~peersim.planning.analysis.yearly_cost_effect`,
+   :func:`~peersim.planning.analysis.group_outcomes`).
 2. **Which lever buys the most?** Each open lever moved one step, compared
    with the site as given on common random numbers, gain per unit of added
    cost (:func:`~peersim.planning.analysis.rank_levers`).

@@ -8,7 +8,7 @@ search for the cheapest plan, which asks for more replicates, is
 Intervals
 ---------
 * **Prediction** reports, for the site as given, the mean over replicates, the
-  95% *range* of single-year outcomes (2.5th-97.5th percentile over replicates,
+  95% *range* of its yearly figures (2.5th-97.5th percentile over replicates,
   as ``peersim run`` does: posterior and noise together) and the 95%
   t-interval of the mean (how precisely the replicates pin the expectation).
 * **Lever ranking** reuses :func:`peersim.stats.paired_differences`: each
@@ -17,6 +17,16 @@ Intervals
 * **Plan statistics** judge how often a plan meets every target with one-sided
   Wilson bounds (:func:`peersim.stats.wilson_bounds`, see
   :mod:`peersim.planning.inputs`).
+* **Service years** (:func:`year_frame`, :func:`yearly_cost_effect`): each
+  service year with admissions is costed by the costs file's yearly model
+  (:func:`peersim.planning.levers.plan_cost_by_year`, the mileage of the
+  sessions of the people admitted that year, and pay for posts still held
+  after the funding end) against the readmissions averted among the people
+  admitted that year; cumulative figures add the years up. Each cost per
+  readmission averted is a ratio of means over replicates with the interval
+  of :class:`CostEffect`.
+* **Diagnostic groups** (:func:`group_outcomes`): engagement and readmission
+  with and without peer support per group, with 95% intervals of the mean.
 """
 
 from __future__ import annotations
@@ -29,16 +39,23 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from peersim.core.results import OVERALL
-from peersim.planning.evaluate import OUTCOMES, OutcomeStore
+from peersim.core.results import GROUPS, OVERALL
+from peersim.planning.evaluate import (
+    GROUP_OUTCOME_METRICS,
+    OUTCOMES,
+    YEAR_OUTCOMES,
+    OutcomeStore,
+    group_column,
+)
 from peersim.planning.inputs import Costs, LeverValue, PlanningSite, Target
-from peersim.planning.levers import LEVER_LABELS, PlanSpec, Step, travel_cost
+from peersim.planning.levers import LEVER_LABELS, PlanSpec, Step, post_week_pay, travel_cost
 from peersim.stats import mean_interval, paired_differences, percentile_interval, wilson_bounds
 
 PLAN_COLUMNS: tuple[str, ...] = (
     *OUTCOMES,
     "cost_committed",
     "travel",
+    "pay_after_funding_end",
     "cost_total",
     "readmissions_averted_per_year",
     "readmission_savings",
@@ -53,14 +70,16 @@ PREDICTION_METRICS: dict[str, str] = {
     "readmission_rate_control": "12-month readmission without peer support, same people (0-1)",
     "readmissions_averted_per_100": "Readmissions averted per 100 people discharged",
     "readmissions_averted_per_year": "Readmissions averted in a year",
-    "participants": "People discharged in the simulated year",
-    "cost_total": "Yearly cost: resourcing plus travel",
+    "participants": "People discharged over the simulated admissions",
+    "cost_total": "Yearly cost: resourcing plus travel (and any pay after the funding end)",
     "travel": "of which travel (mileage)",
     "readmission_savings": "Cost of the readmissions averted",
     "net_cost": "Net yearly cost after readmission savings",
 }
 """Rows of the prediction table, with their meaning."""
-MONEY_METRICS = frozenset({"cost_total", "travel", "readmission_savings", "net_cost", "cost_committed"})
+MONEY_METRICS = frozenset(
+    {"cost_total", "travel", "pay_after_funding_end", "readmission_savings", "net_cost", "cost_committed"}
+)
 
 RANKING_METRICS: tuple[str, ...] = (
     "engagement_rate",
@@ -79,7 +98,10 @@ def plan_frame(store: OutcomeStore, spec: PlanSpec, n: int, site: PlanningSite, 
     """Per-replicate outcomes of a plan (replicates ``0 .. n - 1``) with its yearly costs.
 
     Columns: ``replicate`` and :data:`PLAN_COLUMNS`. Yearly figures scale the
-    simulated recruitment window to 52 weeks of admissions.
+    simulated recruitment window to 52 weeks of admissions (over several
+    service years, the mean year). ``pay_after_funding_end`` is the pay of
+    posts still held from the site's funding end week on (read from the
+    store's per-year outcomes; 0 when funded throughout).
     """
     values = store.array(spec.index, n)
     frame = pd.DataFrame(values, columns=list(OUTCOMES))
@@ -88,10 +110,12 @@ def plan_frame(store: OutcomeStore, spec: PlanSpec, n: int, site: PlanningSite, 
     minutes = spec.scenario.sites[0].travel_minutes_one_way
     frame["cost_committed"] = spec.cost.committed
     frame["travel"] = travel_cost(frame["community_contacts"].to_numpy(), minutes, scale, costs)
-    frame["cost_total"] = frame["cost_committed"] + frame["travel"]
-    frame["readmissions_averted_per_year"] = (
-        frame["readmissions_averted_per_100"] / 100.0 * frame["participants"] * scale
-    )
+    frame["pay_after_funding_end"] = 0.0
+    if site.service_years.funding_end_week > 0:
+        held = store.year_array(spec.index, n)[:, :, YEAR_OUTCOMES.index("post_weeks_after_funding_end")]
+        frame["pay_after_funding_end"] = held.sum(axis=1) * post_week_pay(spec.levers, costs) * scale
+    frame["cost_total"] = frame["cost_committed"] + frame["travel"] + frame["pay_after_funding_end"]
+    frame["readmissions_averted_per_year"] = frame["readmissions_averted"] * scale
     frame["readmission_savings"] = frame["readmissions_averted_per_year"] * costs.unit.readmission
     frame["net_cost"] = frame["cost_total"] - frame["readmission_savings"]
     return frame
@@ -218,7 +242,7 @@ class PlanOutcomes(Protocol):
 
 @dataclass(frozen=True)
 class PredictionRow:
-    """One row of the prediction: mean, 95% range of a year, 95% interval of the mean, replicates."""
+    """One row of the prediction: mean, 95% range over replicates, 95% interval of the mean, replicates."""
 
     metric: str
     description: str
@@ -273,13 +297,207 @@ class CostEffect:
 
 def cost_per_readmission_averted(frame: pd.DataFrame) -> CostEffect:
     """Cost per readmission averted for one plan's replicates (see :class:`CostEffect`)."""
-    cost = float(np.nanmean(frame["cost_total"]))
-    averted, lo, hi = mean_interval(frame["readmissions_averted_per_year"].to_numpy())
-    if not np.isfinite(averted) or averted <= 0:
+    return cost_effect(frame["cost_total"].to_numpy(), frame["readmissions_averted_per_year"].to_numpy())
+
+
+def cost_effect(cost: np.ndarray, averted: np.ndarray) -> CostEffect:
+    """Mean ``cost`` over mean ``averted``, per replicate values of each (see :class:`CostEffect`).
+
+    Parameters
+    ----------
+    cost
+        Cost of each replicate, in the costs file's currency (NaN for a failed one).
+    averted
+        Readmissions averted in each replicate over the same period (count).
+    """
+    mean_cost = float(np.nanmean(cost)) if np.isfinite(cost).any() else math.nan
+    averted_mean, lo, hi = mean_interval(averted)
+    if not np.isfinite(averted_mean) or averted_mean <= 0 or not np.isfinite(mean_cost):
         return CostEffect(None, None, None)
-    upper = cost / lo if np.isfinite(lo) and lo > 0 else None
-    lower = cost / hi if np.isfinite(hi) and hi > 0 else None
-    return CostEffect(cost / averted, lower, upper)
+    upper = mean_cost / lo if np.isfinite(lo) and lo > 0 else None
+    lower = mean_cost / hi if np.isfinite(hi) and hi > 0 else None
+    return CostEffect(mean_cost / averted_mean, lower, upper)
+
+
+# ---------------------------------------------------------------------------
+# Service years
+
+YEAR_COLUMNS: tuple[str, ...] = (
+    "replicate",
+    "year",
+    "admission_weeks",
+    *YEAR_OUTCOMES,
+    "cost_committed",
+    "travel",
+    "pay_after_funding_end",
+    "cost_total",
+)
+"""Columns of a plan's per-replicate, per-year table (:func:`year_frame`)."""
+
+
+def year_frame(store: OutcomeStore, spec: PlanSpec, n: int, site: PlanningSite, costs: Costs) -> pd.DataFrame:
+    """Per-replicate outcomes and costs of each service year with admissions (replicates ``0 .. n - 1``).
+
+    Year ``y`` costs :func:`~peersim.planning.levers.plan_cost_by_year`'s
+    resourcing of the year, the mileage of the community sessions of the people
+    admitted in it, and the pay of posts still held from the funding end week
+    on (in the currency of ``costs``); nothing is scaled to a year.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`YEAR_COLUMNS`, one row per replicate and year, replicate by replicate.
+    """
+    values = store.year_array(spec.index, n)
+    _, years, _ = values.shape
+    committed = np.array([cost.committed for cost in spec.years], dtype=float)
+    if committed.size != years:
+        raise ValueError(f"plan {spec.index}: costs of {committed.size} service years, outcomes of {years}")
+    horizon = site.service_years
+    frame = pd.DataFrame(values.reshape(n * years, -1), columns=list(YEAR_OUTCOMES))
+    frame.insert(0, "replicate", np.repeat(np.arange(n), years))
+    frame.insert(1, "year", np.tile(np.arange(1, years + 1), n))
+    frame.insert(2, "admission_weeks", np.tile([horizon.admission_weeks(y) for y in range(1, years + 1)], n))
+    minutes = spec.scenario.sites[0].travel_minutes_one_way
+    frame["cost_committed"] = np.tile(committed, n)
+    frame["travel"] = travel_cost(frame["community_contacts"].to_numpy(), minutes, 1.0, costs)
+    frame["pay_after_funding_end"] = frame["post_weeks_after_funding_end"] * post_week_pay(spec.levers, costs)
+    frame["cost_total"] = frame["cost_committed"] + frame["travel"] + frame["pay_after_funding_end"]
+    failed = frame["participants"].isna().to_numpy()
+    frame.loc[failed, ["cost_total", "travel", "pay_after_funding_end"]] = np.nan
+    return frame[list(YEAR_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class YearRow:
+    """One service year of a plan: means over replicates, its cost per readmission averted, and to date.
+
+    Attributes
+    ----------
+    year, admission_weeks
+        The service year (1 = delivery weeks 1-52) and its weeks of admissions (52, or fewer in a last one).
+    participants, engagement_rate
+        Mean people admitted in the year, and their mean engagement (0-1).
+    averted, averted_lo, averted_hi
+        Mean readmissions averted among them (count), with the 95% t-interval of the mean.
+    cost, travel, pay_after_funding_end
+        Mean cost of the year (currency), and of it the mileage and the pay of
+        posts held after the funding end.
+    effect
+        Cost per readmission averted in the year (:func:`cost_effect`).
+    cumulative_cost, cumulative_averted
+        Mean cost and readmissions averted of years 1 to ``year``.
+    cumulative_effect
+        Cost per readmission averted of years 1 to ``year``: mean cumulative
+        cost over mean cumulative readmissions averted.
+    n
+        Replicates with values.
+    """
+
+    year: int
+    admission_weeks: int
+    participants: float
+    engagement_rate: float
+    averted: float
+    averted_lo: float
+    averted_hi: float
+    cost: float
+    travel: float
+    pay_after_funding_end: float
+    effect: CostEffect
+    cumulative_cost: float
+    cumulative_averted: float
+    cumulative_effect: CostEffect
+    n: int
+
+
+def yearly_cost_effect(frame: pd.DataFrame) -> list[YearRow]:
+    """Cost per readmission averted of each service year and cumulatively, from :func:`year_frame`."""
+    years = sorted(int(y) for y in frame["year"].unique())
+    n = int(frame["replicate"].nunique())
+
+    def column(name: str) -> np.ndarray:  # (replicates, years), rows in replicate order
+        return frame[name].to_numpy(dtype=float).reshape(n, len(years))
+
+    cost, averted = column("cost_total"), column("readmissions_averted")
+    to_date_cost, to_date_averted = np.cumsum(cost, axis=1), np.cumsum(averted, axis=1)
+    rows = []
+    for k, year in enumerate(years):
+        mean_averted, lo, hi = mean_interval(averted[:, k])
+        rows.append(
+            YearRow(
+                year=year,
+                admission_weeks=int(frame["admission_weeks"].to_numpy()[k]),
+                participants=_mean(column("participants")[:, k]),
+                engagement_rate=_mean(column("engagement_rate")[:, k]),
+                averted=mean_averted,
+                averted_lo=lo,
+                averted_hi=hi,
+                cost=_mean(cost[:, k]),
+                travel=_mean(column("travel")[:, k]),
+                pay_after_funding_end=_mean(column("pay_after_funding_end")[:, k]),
+                effect=cost_effect(cost[:, k], averted[:, k]),
+                cumulative_cost=_mean(to_date_cost[:, k]),
+                cumulative_averted=_mean(to_date_averted[:, k]),
+                cumulative_effect=cost_effect(to_date_cost[:, k], to_date_averted[:, k]),
+                n=int(np.isfinite(cost[:, k]).sum()),
+            )
+        )
+    return rows
+
+
+def _mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+# ---------------------------------------------------------------------------
+# Diagnostic groups
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """Outcomes of one diagnostic group under a plan: means over replicates with 95% t-intervals of the mean.
+
+    Attributes
+    ----------
+    group
+        One of :data:`peersim.core.results.GROUPS`.
+    participants
+        Mean people of the group admitted over the simulated admissions.
+    engagement, readmission_intervention, readmission_control, averted_per_100
+        ``(mean, lo, hi)`` of engagement (0-1), 12-month readmission with and
+        without peer support (same people, 0-1), and readmissions averted per
+        100 people of the group.
+    """
+
+    group: str
+    participants: float
+    engagement: tuple[float, float, float]
+    readmission_intervention: tuple[float, float, float]
+    readmission_control: tuple[float, float, float]
+    averted_per_100: tuple[float, float, float]
+
+
+def group_outcomes(frame: pd.DataFrame) -> list[GroupRow]:
+    """Each diagnostic group's outcomes from a plan's per-replicate table (:func:`plan_frame`)."""
+    rows = []
+    for group in GROUPS:
+        values = {m: frame[group_column(group, m)].to_numpy(dtype=float) for m in GROUP_OUTCOME_METRICS}
+        participants = values["participants"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            averted = 100.0 * values["readmissions_averted"] / participants
+        rows.append(
+            GroupRow(
+                group=group,
+                participants=_mean(participants),
+                engagement=mean_interval(values["engagement_rate"]),
+                readmission_intervention=mean_interval(values["readmission_rate_intervention"]),
+                readmission_control=mean_interval(values["readmission_rate_control"]),
+                averted_per_100=mean_interval(np.where(participants > 0, averted, np.nan)),
+            )
+        )
+    return rows
 
 
 # ---------------------------------------------------------------------------

@@ -81,6 +81,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from peersim.core.parameters import SITE_PARAMS
 from peersim.core.results import METRIC_RANGES, METRICS, range_text
+from peersim.core.results import WEEKS_PER_YEAR as RESULT_WEEKS_PER_YEAR
 from peersim.core.scenario import Scenario, Site
 from peersim.core.scenario_files import scenario_from_dict
 from peersim.errors import PeersimInputError, ScenarioError
@@ -96,8 +97,72 @@ LEVERS: tuple[str, ...] = (*NUMERIC_LEVERS, "host")
 """Every lever a costs file may open, in the order plans list them."""
 HOSTS: tuple[str, ...] = ("nhs", "not_for_profit")
 """Values of the ``host`` lever."""
-WEEKS_PER_YEAR = 52
-"""Weeks in the year that costs and yearly outcomes refer to."""
+WEEKS_PER_YEAR = RESULT_WEEKS_PER_YEAR
+"""Weeks in the year that costs and yearly outcomes refer to (a service year of a run's ``years`` table)."""
+
+
+@dataclass(frozen=True)
+class ServiceYears:
+    """The service years a plan is costed over: the weeks of admissions in each, and when funding ends.
+
+    Year 1 is weeks 1-52 of the delivery phase, as in a run's ``years`` table.
+    The years costed are those with admissions (the recruitment window): the
+    service is paid for while it takes referrals, and the people admitted in a
+    year are that year's outcomes. A last, partial year is costed pro rata.
+
+    Attributes
+    ----------
+    recruitment_weeks
+        Weeks of admissions (the scenario's ``horizon.recruitment_weeks``, at least 1).
+    funding_end_week
+        The site's ``funding_end_week``: from this week a post that is or falls
+        vacant is not refilled, and only posts still held are paid (0: funded throughout).
+    """
+
+    recruitment_weeks: int
+    funding_end_week: int = 0
+
+    @property
+    def count(self) -> int:
+        """Service years with admissions (at least 1)."""
+        return -(-self.recruitment_weeks // WEEKS_PER_YEAR)
+
+    @property
+    def years(self) -> float:
+        """Length of the recruitment window in years (> 0; 52 weeks a year)."""
+        return self.recruitment_weeks / WEEKS_PER_YEAR
+
+    @property
+    def one_off_share(self) -> float:
+        """Share of a one-off cost (team preparation) in the mean year: 1 / years, at most 1."""
+        return 1.0 / max(1.0, self.years)
+
+    def admission_weeks(self, year: int) -> int:
+        """Weeks of admissions in service year ``year`` (1-based): 52, or fewer in a last, partial year."""
+        first = (year - 1) * WEEKS_PER_YEAR
+        return max(0, min(WEEKS_PER_YEAR, self.recruitment_weeks - first))
+
+    def funded_weeks(self, year: int) -> int:
+        """Weeks of admissions in ``year`` before the funding end week (all of them without one)."""
+        weeks = self.admission_weeks(year)
+        if self.funding_end_week <= 0:
+            return weeks
+        first = (year - 1) * WEEKS_PER_YEAR + 1  # delivery week of the year's first day
+        return max(0, min(weeks, self.funding_end_week - first))
+
+    def unfunded_weeks(self, year: int) -> range:
+        """Delivery weeks of admissions in ``year`` from the funding end week on (empty without one)."""
+        first = (year - 1) * WEEKS_PER_YEAR + 1
+        last = first + self.admission_weeks(year) - 1
+        if self.funding_end_week <= 0:
+            return range(0)
+        return range(max(first, self.funding_end_week), last + 1)
+
+
+def service_years(scenario: Scenario) -> ServiceYears:
+    """Return the service years a one-site scenario's plans are costed over (:class:`ServiceYears`)."""
+    return ServiceYears(scenario.horizon.recruitment_weeks, scenario.sites[0].funding_end_week)
+
 
 # ---------------------------------------------------------------------------
 # The site
@@ -140,6 +205,11 @@ class PlanningSite:
     def year_scale(self) -> float:
         """Factor from the simulated recruitment window to one year (52 weeks) of admissions (> 0)."""
         return WEEKS_PER_YEAR / self.scenario.horizon.recruitment_weeks
+
+    @property
+    def service_years(self) -> ServiceYears:
+        """The service years the site's plans are costed over."""
+        return service_years(self.scenario)
 
     def with_levers(self, levers: Mapping[str, LeverValue]) -> Scenario:
         """Return the scenario with ``levers`` set on the site (validated again).
@@ -406,7 +476,7 @@ DERIVED_METRICS: dict[str, str] = {
     "readmissions_averted_per_100": "12-month readmissions averted per 100 people discharged "
     "(usual care minus peer support, same people)",
     "readmissions_averted_per_year": "Readmissions averted in a year of admissions",
-    "cost_total": "Yearly cost of the plan, resourcing plus travel",
+    "cost_total": "Yearly cost of the plan (the mean service year), resourcing plus travel",
     "net_cost": "Yearly cost less the cost of the readmissions averted",
 }
 """Plan outcomes computed from the model's metrics and the costs file."""

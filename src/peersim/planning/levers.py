@@ -10,10 +10,19 @@ as drafted is one point of the grid (:func:`lever_space`, :func:`build_plans`).
 
 Costs are for **one year of the running service**, in the costs file's
 currency: peer worker posts (FTE from hours a week), supervisor and joint
-work hours, team preparation sessions (one-off, counted in the year) and a
-host change if the plan moves peer workers to the other employer
-(:func:`plan_cost`). Travel depends on how many community sessions are
-delivered, so it comes from the simulation (:func:`travel_cost`).
+work hours, team preparation sessions (one-off) and a host change if the plan
+moves peer workers to the other employer (:func:`plan_cost`). Travel depends
+on how many community sessions are delivered, so it comes from the
+simulation (:func:`travel_cost`).
+
+Over several service years (:class:`~peersim.planning.inputs.ServiceYears`)
+each year is costed the same way (:func:`plan_cost_by_year`): the recurring
+costs pro rata to the year's weeks of admissions, team preparation in year 1
+only, and, once the site's funding has ended, peer worker pay only for the
+posts still held (simulated, :func:`post_week_pay`). The plan's yearly cost
+is the mean year: recurring costs per 52 weeks of admissions, team
+preparation spread over the service years (counted once when a year or less
+is simulated).
 """
 
 from __future__ import annotations
@@ -21,14 +30,23 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from peersim.core.parameters import SITE_PARAMS, ParamSpec
 from peersim.core.scenario import Scenario
-from peersim.planning.inputs import HOSTS, LEVERS, Costs, CostsError, LeverValue, PlanningSite
+from peersim.planning.inputs import (
+    HOSTS,
+    LEVERS,
+    WEEKS_PER_YEAR,
+    Costs,
+    CostsError,
+    LeverValue,
+    PlanningSite,
+    ServiceYears,
+)
 
 MONTHS_PER_YEAR = 12
 """Months in the year (joint work hours are given a month)."""
@@ -39,6 +57,8 @@ LEVER_LABELS: dict[str, str] = {
     "team_prep_sessions": "team preparation sessions",
     "team_joint_work_hours_per_month": "team joint work hours/month",
     "caseload_cap": "caseload cap",
+    "other_duties_share": "share of hours on other duties",
+    "funding_end_week": "week funding of vacant posts ends",
     "host": "host organisation",
 }
 """Short human names of the levers, for tables and reports."""
@@ -233,8 +253,14 @@ class PlanCost:
         }
 
 
-def plan_cost(levers: Mapping[str, LeverValue], costs: Costs, site_host: str) -> PlanCost:
-    """Yearly resourcing cost of a plan.
+ONE_YEAR = ServiceYears(WEEKS_PER_YEAR)
+"""One year of admissions, funded throughout: the horizon of :func:`plan_cost` when none is given."""
+
+
+def plan_cost(
+    levers: Mapping[str, LeverValue], costs: Costs, site_host: str, horizon: ServiceYears = ONE_YEAR
+) -> PlanCost:
+    """Yearly resourcing cost of a plan: the mean service year of ``horizon``.
 
     Parameters
     ----------
@@ -245,20 +271,74 @@ def plan_cost(levers: Mapping[str, LeverValue], costs: Costs, site_host: str) ->
     site_host
         Host of the site as given; a plan with the other host pays
         ``host_change_per_year``.
+    horizon
+        The service years costed (default: one year, funded throughout).
 
     Notes
     -----
+    For a full year of admissions:
+
     * peer workers: posts x hours a week / full-time hours x FTE cost a year;
     * supervision: hours a week x working weeks a year x hourly cost;
     * joint work: hours a month x 12 x hourly cost;
-    * team preparation: sessions x cost per session (one-off, in this year).
+    * team preparation: sessions x cost per session (one-off).
+
+    Over ``horizon`` the recurring costs are per 52 weeks of admissions (peer
+    worker posts only for the weeks before the funding end: pay for posts
+    still held after it is simulated, see :func:`post_week_pay`) and team
+    preparation is spread over the service years
+    (:attr:`~peersim.planning.inputs.ServiceYears.one_off_share`), so the
+    years of :func:`plan_cost_by_year` add up to this cost times the years
+    of admissions (when there is a year or more).
     """
-    unit, basis = costs.unit, costs.basis
-    fte = (
-        float(levers["n_peer_workers"])
-        * float(levers["peer_worker_hours_per_week"])
-        / basis.full_time_hours_per_week
+    full = _full_year(levers, costs, site_host)
+    funded = sum(horizon.funded_weeks(year) for year in range(1, horizon.count + 1))
+    return replace(
+        full,
+        peer_workers=full.peer_workers * funded / horizon.recruitment_weeks,
+        team_preparation=full.team_preparation * horizon.one_off_share,
     )
+
+
+def plan_cost_by_year(
+    levers: Mapping[str, LeverValue], costs: Costs, site_host: str, horizon: ServiceYears
+) -> tuple[PlanCost, ...]:
+    """Resourcing cost of each service year of ``horizon`` (travel and pay after the funding end excluded).
+
+    Year ``y`` pays the recurring costs of :func:`plan_cost` pro rata to its
+    weeks of admissions out of 52 (peer worker posts to its weeks before the
+    funding end), and team preparation, a one-off before go-live, in year 1.
+    """
+    full = _full_year(levers, costs, site_host)
+    out = []
+    for year in range(1, horizon.count + 1):
+        share = horizon.admission_weeks(year) / WEEKS_PER_YEAR
+        out.append(
+            PlanCost(
+                peer_workers=full.peer_workers * horizon.funded_weeks(year) / WEEKS_PER_YEAR,
+                supervision=full.supervision * share,
+                team_preparation=full.team_preparation if year == 1 else 0.0,
+                joint_work=full.joint_work * share,
+                host_change=full.host_change * share,
+            )
+        )
+    return tuple(out)
+
+
+def post_week_pay(levers: Mapping[str, LeverValue], costs: Costs) -> float:
+    """Pay of one peer worker post for one week: its FTE x the FTE cost a year / 52 (>= 0)."""
+    return _post_fte(levers, costs) * costs.unit.peer_worker_fte_per_year / WEEKS_PER_YEAR
+
+
+def _post_fte(levers: Mapping[str, LeverValue], costs: Costs) -> float:
+    """Full-time equivalents of one post: hours a week / full-time hours."""
+    return float(levers["peer_worker_hours_per_week"]) / costs.basis.full_time_hours_per_week
+
+
+def _full_year(levers: Mapping[str, LeverValue], costs: Costs, site_host: str) -> PlanCost:
+    """Resourcing cost of a full year of admissions, funded throughout (see :func:`plan_cost`)."""
+    unit, basis = costs.unit, costs.basis
+    fte = float(levers["n_peer_workers"]) * _post_fte(levers, costs)
     return PlanCost(
         peer_workers=fte * unit.peer_worker_fte_per_year,
         supervision=float(levers["supervisor_hours_per_week"])
@@ -297,13 +377,17 @@ class PlanSpec:
     scenario
         The site with these settings, validated.
     cost
-        Yearly resourcing cost, in the costs file's currency.
+        Yearly resourcing cost (the mean service year), in the costs file's currency.
+    years
+        Resourcing cost of each service year; empty for a plan built by hand.
     """
 
     index: int
     levers: dict[str, LeverValue]
     scenario: Scenario
     cost: PlanCost
+    years: tuple[PlanCost, ...] = ()
+    """Resourcing cost of each service year (:func:`plan_cost_by_year`)."""
 
 
 def build_plans(site: PlanningSite, space: LeverSpace, costs: Costs) -> tuple[list[PlanSpec], int]:
@@ -315,11 +399,14 @@ def build_plans(site: PlanningSite, space: LeverSpace, costs: Costs) -> tuple[li
         If a lever combination fails scenario validation (named with the plan).
     """
     current = space.current
+    host = str(current["host"])
+    horizon = site.service_years
     plans = []
     current_index = -1
     for index, levers in enumerate(space.plans()):
         scenario = site.with_levers(levers)
-        plans.append(PlanSpec(index, levers, scenario, plan_cost(levers, costs, str(current["host"]))))
+        cost = plan_cost(levers, costs, host, horizon)
+        plans.append(PlanSpec(index, levers, scenario, cost, plan_cost_by_year(levers, costs, host, horizon)))
         if levers == current:
             current_index = index
     if current_index < 0:  # pragma: no cover - the site's values are always in the grid

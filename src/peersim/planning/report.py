@@ -30,11 +30,12 @@ from peersim.planning.analysis import (
     GAIN_PER,
     MONEY_METRICS,
     RANKING_METRICS,
+    CostEffect,
     LeverStep,
     prediction_table,
 )
 from peersim.planning.figures import frontier_figure
-from peersim.planning.inputs import CONFIDENCE, LEVERS, LeverValue
+from peersim.planning.inputs import CONFIDENCE, LEVERS, LeverValue, ServiceYears
 from peersim.planning.levers import LEVER_LABELS
 from peersim.planning.result import PlanResult
 
@@ -44,6 +45,8 @@ PLAN_FILES: tuple[str, ...] = (
     "plans.csv",
     "ranking.csv",
     "prediction.csv",
+    "years.csv",
+    "groups.csv",
     "outcomes.parquet",
 )
 """Files :func:`write_plan_outputs` writes, besides the figures."""
@@ -77,9 +80,27 @@ NO_POSTERIOR_TEXT = (
 )
 """What the report says of a plan run without a posterior (``use_posterior=False``, ``--no-posterior``)."""
 PREDICTION_INTERVAL = (
-    "mean over replicates; range: 2.5th-97.5th percentile of single-year outcomes over replicates; "
+    "mean over replicates; range: 2.5th-97.5th percentile of the yearly figures over replicates; "
     "ci: 95% t-interval of the mean"
 )
+YEARS_TEXT = (
+    "each service year with admissions (year 1 = weeks 1-52) is costed by the costs file's yearly "
+    "model: resourcing pro rata to its weeks of admissions (peer worker posts, supervision, joint work, "
+    "any host change), team preparation in year 1 only, the mileage of the community sessions of the "
+    "people admitted in it and, from the site's funding end week, pay for the posts still held; "
+    "readmissions averted are those of the people admitted in it (each one's usual-care counterfactual "
+    "minus what happened, 12 months from discharge); cost per readmission averted = mean cost / mean "
+    "readmissions averted over replicates, its interval the mean cost over the ends of the 95% "
+    "interval of the mean readmissions averted (unbounded when that reaches 0); cumulative: years 1 to "
+    "the year"
+)
+"""How the by-year cost per readmission averted is worked out (report and ``plan.json``)."""
+GROUPS_TEXT = (
+    "mean over replicates with the 95% t-interval of the mean; readmission with and without peer "
+    "support of the same people (usual care on common random numbers); averted per 100 = 100 x "
+    "readmissions averted / people of the group"
+)
+"""What the by-group outcomes are (report and ``plan.json``)."""
 RANKING_INTERVAL = (
     "95% t-interval of the mean paired difference (step - site as given), common random numbers"
 )
@@ -149,7 +170,82 @@ def plan_record(result: PlanResult, index: int) -> dict[str, Any]:
         "wilson_lower": _clean(s.lower) if result.inputs.targets else None,
         "wilson_upper": _clean(s.upper) if result.inputs.targets else None,
         "target_shares": {k: _clean(v) for k, v in s.target_shares.items()},
+        "years": year_records(result, index),
+        "groups": group_records(result, index),
     }
+
+
+def _effect_record(effect: CostEffect) -> dict[str, float | None]:
+    return {"value": _clean(effect.value), "lo": _clean(effect.lo), "hi": _clean(effect.hi)}
+
+
+def year_records(result: PlanResult, index: int) -> list[dict[str, Any]]:
+    """JSON-ready rows of a plan's cost per readmission averted by service year and to date.
+
+    See :data:`YEARS_TEXT`; empty for a plan the report does not name.
+    """
+    return [
+        {
+            "year": row.year,
+            "admission_weeks": row.admission_weeks,
+            "participants": _clean(row.participants),
+            "engagement_rate": _clean(row.engagement_rate),
+            "readmissions_averted": _clean(row.averted),
+            "readmissions_averted_lo": _clean(row.averted_lo),
+            "readmissions_averted_hi": _clean(row.averted_hi),
+            "cost": _clean(row.cost),
+            "travel": _clean(row.travel),
+            "pay_after_funding_end": _clean(row.pay_after_funding_end),
+            "cost_per_readmission_averted": _effect_record(row.effect),
+            "cumulative": {
+                "cost": _clean(row.cumulative_cost),
+                "readmissions_averted": _clean(row.cumulative_averted),
+                "cost_per_readmission_averted": _effect_record(row.cumulative_effect),
+            },
+            "replicates": row.n,
+        }
+        for row in result.years.get(index, [])
+    ]
+
+
+def group_records(result: PlanResult, index: int) -> dict[str, dict[str, Any]]:
+    """JSON-ready outcomes of a plan by diagnostic group (see :data:`GROUPS_TEXT`); empty if not named."""
+
+    def interval(values: tuple[float, float, float]) -> dict[str, float | None]:
+        return dict(zip(("mean", "lo", "hi"), (_clean(v) for v in values), strict=True))
+
+    return {
+        row.group: {
+            "participants": _clean(row.participants),
+            "engagement_rate": interval(row.engagement),
+            "readmission_rate_intervention": interval(row.readmission_intervention),
+            "readmission_rate_control": interval(row.readmission_control),
+            "readmissions_averted_per_100": interval(row.averted_per_100),
+        }
+        for row in result.groups.get(index, [])
+    }
+
+
+def horizon_text(horizon: ServiceYears) -> str:
+    """Say in a sentence what the yearly figures of a plan over ``horizon`` are."""
+    weeks = horizon.recruitment_weeks
+    if horizon.years <= 1:
+        text = (
+            f"{weeks} weeks of admissions are simulated; yearly figures scale them to 52 weeks of "
+            "admissions, with team preparation counted once"
+        )
+    else:
+        text = (
+            f"{weeks} weeks of admissions ({horizon.count} service years) are simulated; yearly figures "
+            f"are the mean year, per 52 weeks of admissions, with team preparation spread over the "
+            f"{horizon.years:g} years"
+        )
+    if horizon.funding_end_week > 0:
+        text += (
+            f"; funding ends in week {horizon.funding_end_week}: from then a post that falls vacant is "
+            "not refilled and only posts still held are paid"
+        )
+    return text + "."
 
 
 def _step_record(step: LeverStep, rank: int | None) -> dict[str, Any]:
@@ -361,6 +457,7 @@ def plan_json(result: PlanResult, figures: Sequence[str] = ()) -> dict[str, Any]
             "travel_minutes_one_way": site.site.travel_minutes_one_way,
             "recruitment_weeks": scenario.horizon.recruitment_weeks,
             "follow_up_weeks": scenario.horizon.follow_up_weeks,
+            "funding_end_week": site.site.funding_end_week,
             "year_scale": site.year_scale,
         },
         "costs": {
@@ -369,7 +466,19 @@ def plan_json(result: PlanResult, figures: Sequence[str] = ()) -> dict[str, Any]
             "price_year": costs.file.price_year,
             "unit_costs": costs.unit.model_dump(),
             "basis": costs.basis.model_dump(),
-            "note": "costs are for one year of the running service; see the costs file for sources",
+            "note": "costs are for one year of the running service: "
+            + horizon_text(site.service_years)
+            + " See the costs file for sources.",
+        },
+        "service_years": {
+            "count": site.service_years.count,
+            "recruitment_weeks": site.service_years.recruitment_weeks,
+            "funding_end_week": site.service_years.funding_end_week,
+            "method": YEARS_TEXT,
+            "groups": GROUPS_TEXT,
+            "chosen": {"role": result.chosen[0], "plan": result.chosen[1]},
+            "note": "each named plan's `years` (by service year and cumulatively) and `groups` (by "
+            "diagnostic group) are in search.plans",
         },
         "levers": [
             {
@@ -500,6 +609,17 @@ def markdown_context(
         "seed": inputs.seed,
         "answer": answer_lines(result),
         "site": _site_context(result),
+        "horizon": horizon_text(site.service_years),
+        "years_method": YEARS_TEXT,
+        "year_tables": [
+            {"plan": _plan_heading(result, role, index), "rows": year_records(result, index)}
+            for role, index in _year_plans(result)
+        ],
+        "groups_method": GROUPS_TEXT,
+        "groups": {
+            "plan": _plan_heading(result, *result.chosen),
+            "rows": group_records(result, result.chosen[1]),
+        },
         "prediction": [
             {
                 "description": row.description,
@@ -566,6 +686,31 @@ def markdown_context(
         "site_text": (site.text or "# (site file text not kept)").rstrip(),
         "costs_text": costs.text.rstrip(),
     }
+
+
+ROLE_TEXT: dict[str, str] = {
+    "current": "the site as given",
+    "recommended": "the recommended plan",
+    "cheapest_reaching_targets": "the cheapest plan reaching the targets",
+    "best_within_budget": "the within-budget plan most likely to meet the targets",
+    "best_overall": "the plan most likely to meet the targets",
+}
+"""How the report names each role of :attr:`~peersim.planning.result.PlanResult.named_plans`."""
+
+
+def _plan_heading(result: PlanResult, role: str, index: int) -> str:
+    """Name a plan by its role and its changes from the site as given (or as the site as given)."""
+    if index == result.current:
+        return ROLE_TEXT["current"]
+    text = ROLE_TEXT[role] if role != "best_overall" or result.inputs.targets else "the cheapest plan"
+    return f"{text} ({describe_changes(result, index)})"
+
+
+def _year_plans(result: PlanResult) -> list[tuple[str, int]]:
+    """Plans the by-year tables show: the site as given, then the chosen plan if it is another."""
+    role, chosen = result.chosen
+    plans = [("current", result.current)]
+    return plans if chosen == result.current else [*plans, (role, chosen)]
 
 
 def _site_context(result: PlanResult) -> dict[str, Any]:
@@ -656,10 +801,14 @@ def write_plan_files(
         .assign(**stamp)
     )
     prediction = prediction_table(result.prediction).assign(**stamp)
+    years = years_table(result).assign(**stamp)
+    groups = groups_table(result).assign(**stamp)
     written = [
         write_text(out.file("plans.csv"), result.frontier.assign(**stamp).to_csv(index=False)),
         write_text(out.file("ranking.csv"), ranking.to_csv(index=False)),
         write_text(out.file("prediction.csv"), prediction.to_csv(index=False)),
+        write_text(out.file("years.csv"), years.to_csv(index=False)),
+        write_text(out.file("groups.csv"), groups.to_csv(index=False)),
         write_parquet(out.file("outcomes.parquet"), outcomes_table(result).assign(**stamp)),
         write_text(out.file("plan.json"), json.dumps(document, indent=2, allow_nan=False) + "\n"),
     ]
@@ -678,6 +827,53 @@ def write_plan_files(
         written.append(save_figure(figure, out.file(name)))
     written.append(write_text(out.file("plan.md"), plan_markdown(result, PLAN_FIGURES, command)))
     return written
+
+
+def years_table(result: PlanResult) -> pd.DataFrame:
+    """By service year of each plan the report names: means, cost per readmission averted, to date.
+
+    One row per plan and year (columns ``plan, year, admission_weeks, participants,
+    engagement_rate, readmissions_averted[_lo, _hi], cost, travel, pay_after_funding_end,
+    cost_per_readmission_averted[_lo, _hi], cumulative_cost, cumulative_readmissions_averted,
+    cumulative_cost_per_readmission_averted[_lo, _hi], replicates``; see :data:`YEARS_TEXT`).
+    """
+    rows = []
+    for index in sorted(result.years):
+        for record in year_records(result, index):
+            effect, cumulative = record.pop("cost_per_readmission_averted"), record.pop("cumulative")
+            to_date = cumulative.pop("cost_per_readmission_averted")
+            rows.append(
+                {
+                    "plan": index,
+                    **record,
+                    **_flat("cost_per_readmission_averted", effect, "value"),
+                    "cumulative_cost": cumulative["cost"],
+                    "cumulative_readmissions_averted": cumulative["readmissions_averted"],
+                    **_flat("cumulative_cost_per_readmission_averted", to_date, "value"),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def groups_table(result: PlanResult) -> pd.DataFrame:
+    """By diagnostic group of each plan the report names, one row per plan and group.
+
+    Columns ``plan, group, participants`` and per metric ``METRIC``,
+    ``METRIC_lo``, ``METRIC_hi`` (mean and 95% t-interval of the mean; see :data:`GROUPS_TEXT`).
+    """
+    rows = []
+    for index in sorted(result.groups):
+        for group, record in group_records(result, index).items():
+            row: dict[str, Any] = {"plan": index, "group": group, "participants": record.pop("participants")}
+            for metric, values in record.items():
+                row.update(_flat(metric, values, "mean"))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _flat(name: str, values: Mapping[str, Any], middle: str) -> dict[str, Any]:
+    """``{name: values[middle], name_lo: values["lo"], name_hi: values["hi"]}``."""
+    return {name: values[middle], f"{name}_lo": values["lo"], f"{name}_hi": values["hi"]}
 
 
 def outcomes_table(result: PlanResult) -> pd.DataFrame:

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from peersim.planning.analysis import DEFAULT_RANK_METRIC, CostEffect, PlanStats, PredictionRow, Ranking
+from peersim.planning.analysis import (
+    DEFAULT_RANK_METRIC,
+    CostEffect,
+    GroupRow,
+    PlanStats,
+    PredictionRow,
+    Ranking,
+    YearRow,
+)
 from peersim.planning.inputs import CONFIDENCE, DEFAULT_PROBABILITY, Costs, PlanningSite, Target
 from peersim.planning.levers import LeverSpace, PlanSpec
 from peersim.planning.search import SearchResult
@@ -90,6 +98,10 @@ class PlanResult:
     """Model runs taken from the checkpoint of an earlier, interrupted plan (the same numbers)."""
     written: list[Path] = field(default_factory=list)
     """Files written into the output directory (empty without one)."""
+    years: dict[int, list[YearRow]] = field(default_factory=dict)
+    """Cost per readmission averted by service year and to date, of the plans the report names."""
+    groups: dict[int, list[GroupRow]] = field(default_factory=dict)
+    """Outcomes by diagnostic group of the plans the report names."""
 
     @property
     def current_over_budget(self) -> bool:
@@ -101,6 +113,25 @@ class PlanResult:
     def answered(self) -> bool:
         """Whether a plan of the grid answers the question asked (see :data:`ANSWERED`)."""
         return self.search.status in ANSWERED
+
+    @property
+    def chosen(self) -> tuple[str, int]:
+        """The plan the answer puts forward, with its role: recommended, else the nearest the grid offers.
+
+        The recommended plan; without one the cheapest plan reaching the
+        targets, the within-budget plan most likely to, the best overall, or
+        the site as given, in that order.
+        """
+        s = self.search
+        for role, index in (
+            ("recommended", s.recommended),
+            ("cheapest_reaching_targets", s.cheapest_reaching),
+            ("best_within_budget", s.best_within_budget),
+            ("best_overall", s.best_overall),
+        ):
+            if index is not None:
+                return role, index
+        return "current", self.current
 
     @property
     def named_plans(self) -> dict[str, int]:

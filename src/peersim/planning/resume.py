@@ -2,7 +2,9 @@
 
 With ``out``, every finished replicate of every plan goes into
 ``out/checkpoint/`` (:class:`peersim.io.checkpoint.Checkpoint`): one row per
-plan and replicate, ``plan, replicate`` and the :data:`~peersim.planning.evaluate.OUTCOMES`.
+plan and replicate, ``plan, replicate``, the :data:`~peersim.planning.evaluate.OUTCOMES`
+and the :data:`~peersim.planning.evaluate.YEAR_OUTCOMES` of each service year
+(:func:`year_columns`, e.g. ``year2:readmissions_averted``).
 A replicate that failed is not kept, so it is tried again. Running the plan
 again fills its :class:`~peersim.planning.evaluate.OutcomeStore` with them
 and runs only what the search asks for beyond; since replicate ``i`` of a plan
@@ -28,7 +30,7 @@ import numpy as np
 
 from peersim.io.checkpoint import Checkpoint, digest
 from peersim.io.provenance import model_source_digest, package_version
-from peersim.planning.evaluate import OUTCOMES, OutcomeStore, PlanTaskOutput
+from peersim.planning.evaluate import OUTCOMES, YEAR_OUTCOMES, OutcomeStore, PlanTaskOutput
 from peersim.planning.levers import PlanSpec
 from peersim.uncertainty import Posterior
 
@@ -47,6 +49,11 @@ LABELS: dict[str, str] = {
     "model_source": "model source digest",
 }
 """How a refusal names each field of the key."""
+
+
+def year_columns(years: int) -> list[str]:
+    """Checkpoint columns of the per-year outcomes of ``years`` service years, year by year."""
+    return [f"year{year}:{name}" for year in range(1, years + 1) for name in YEAR_OUTCOMES]
 
 
 def posterior_digest(posterior: Posterior | None) -> str | None:
@@ -103,17 +110,24 @@ class KeptRuns:
         """Replicates kept on disk: those read back and those written since."""
         return sum(len(held) for held in self.restored.values()) + self.checkpoint.units_written
 
-    def restore(self, store: OutcomeStore, plans: int) -> None:
-        """Put every replicate kept (of plans ``0 .. plans - 1``) into ``store``."""
+    def restore(self, store: OutcomeStore, plans: int, years: int) -> None:
+        """Put every replicate kept (of plans ``0 .. plans - 1``, ``years`` service years) into ``store``.
+
+        Rows without every outcome of this code (kept by other code, which the
+        key's model source refuses anyway) are left to run again.
+        """
         rows = self.checkpoint.read()
-        if rows is None:
+        columns = [*OUTCOMES, *year_columns(years)]
+        if rows is None or not set(columns) <= set(rows.columns):
             return
         plan = rows["plan"].to_numpy(dtype=np.int64)
         replicate = rows["replicate"].to_numpy(dtype=np.int64)
         values = rows[list(OUTCOMES)].to_numpy(dtype=np.float64)
-        for p, r, row in zip(plan, replicate, values, strict=True):
+        per_year = rows[year_columns(years)].to_numpy(dtype=np.float64).reshape(len(rows), years, -1)
+        for p, r, row, year_rows in zip(plan, replicate, values, per_year, strict=True):
             if 0 <= p < plans and r >= 0:
                 store.rows.setdefault(int(p), {})[int(r)] = row
+                store.years.setdefault(int(p), {})[int(r)] = year_rows
                 self.restored.setdefault(int(p), set()).add(int(r))
 
     def keep(self, output: PlanTaskOutput) -> None:
@@ -127,6 +141,10 @@ class KeptRuns:
             "replicate": np.asarray(output.replicates, dtype=np.int64)[rows],
         }
         columns |= {name: output.values[rows, k] for k, name in enumerate(OUTCOMES)}
+        if output.years is not None:
+            flat = output.years[rows].reshape(len(rows), -1)
+            names = year_columns(output.years.shape[1])
+            columns |= {name: flat[:, k] for k, name in enumerate(names)}
         self.checkpoint.add(columns, units=len(rows))
 
     def flush(self) -> None:

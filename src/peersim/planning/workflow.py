@@ -39,10 +39,13 @@ from peersim.planning.analysis import (
     PlanStats,
     cost_per_readmission_averted,
     frontier_table,
+    group_outcomes,
     plan_frame,
     plan_stats,
     prediction,
     rank_levers,
+    year_frame,
+    yearly_cost_effect,
 )
 from peersim.planning.evaluate import OutcomeStore, Request, evaluate, tasks_for
 from peersim.planning.inputs import (
@@ -87,12 +90,20 @@ MAX_SCREEN_RUNS = 2_000_000
 """Most model runs the screening pass may make (every plan of the grid at the screening count).
 
 Two million runs of a one-site plan take about 30 hours on one core; every
-replicate's outcomes are held in this process (:data:`BYTES_PER_RUN` each).
+replicate's outcomes are held in this process (:func:`bytes_per_run` each).
 """
 
-BYTES_PER_RUN = 400
-"""Memory (bytes) this process holds per replicate run: its outcomes in the store (measured: 376
-bytes a run for 200,000 runs, 14 numbers in an array and the dictionaries keying them), rounded up."""
+BYTES_PER_RUN = 730
+"""Memory (bytes) this process holds per replicate run besides its per-year outcomes: its outcomes in
+the store (measured with tracemalloc over 20,000 runs in batches of 5: 767 bytes a run with one
+service year, 807 with two, 967 with six; 44 numbers in an array and the dictionaries keying them)."""
+BYTES_PER_SERVICE_YEAR = 40
+"""Memory (bytes) per replicate run and service year: the numbers of its per-year outcomes."""
+
+
+def bytes_per_run(years: int) -> int:
+    """Memory this process holds per replicate run of a plan with ``years`` service years (bytes)."""
+    return BYTES_PER_RUN + BYTES_PER_SERVICE_YEAR * years
 
 
 def default_screen_replicates(replicates: int) -> int:
@@ -194,7 +205,7 @@ def _screen_workload(site: PlanningSite, space: LeverSpace, replicates: int, scr
     return Workload(
         runs=runs,
         seconds=runs * estimated_seconds(site.scenario),
-        memory=runs * BYTES_PER_RUN,
+        memory=runs * bytes_per_run(site.service_years.count),
         what=f"to screen {space.size:,} plans, then more to confirm the best",
     )
 
@@ -295,7 +306,7 @@ class PlanEvaluator:
         self.asked: dict[int, int] = {}
         self._stats: dict[tuple[int, int], PlanStats] = {}
         if kept is not None:
-            kept.restore(self.store, len(self._plans))
+            kept.restore(self.store, len(self._plans), inputs.site.service_years.count)
 
     @property
     def plans(self) -> list[PlanSpec]:
@@ -339,6 +350,11 @@ class PlanEvaluator:
         """Per-replicate table of plan ``index`` over the replicates :meth:`held`."""
         inputs = self.inputs
         return plan_frame(self.store, self._plans[index], self.held(index), inputs.site, inputs.costs)
+
+    def year_frame(self, index: int) -> pd.DataFrame:
+        """Per-replicate, per-year table of plan ``index`` over the replicates :meth:`held`."""
+        inputs = self.inputs
+        return year_frame(self.store, self._plans[index], self.held(index), inputs.site, inputs.costs)
 
     def stats(self, index: int) -> PlanStats:
         """Statistics of plan ``index`` from the replicates :meth:`held`."""
@@ -481,6 +497,9 @@ def _plan(runs: PlanEvaluator, current: int) -> PlanResult:
     for index in {*result.named_plans.values(), *(s.plan for s in ranking.steps)}:
         result.stats[index] = runs.stats(index)
         result.frames[index] = runs.frame(index)
+    for index in set(result.named_plans.values()):
+        result.years[index] = yearly_cost_effect(runs.year_frame(index))
+        result.groups[index] = group_outcomes(result.frames[index])
     return result
 
 

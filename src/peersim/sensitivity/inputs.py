@@ -255,9 +255,13 @@ class FactorsFile(StrictModel):
     factors: list[FactorEntry] = Field(min_length=1)
 
 
+GROUP_SHARES = ("share_psychosis", "share_personality_disorder", "share_other")
+"""Site parameters that are not factors: they are tied together (they sum to 1)."""
+
+
 def valid_names() -> list[str]:
-    """Names a factor may vary: site parameters, ``host`` and mechanism strengths."""
-    return [*SITE_PARAMS, HOST, *MECHANISM_PARAMS]
+    """Names a factor may vary: site parameters (but the group shares), ``host`` and mechanism strengths."""
+    return [*(name for name in SITE_PARAMS if name not in GROUP_SHARES), HOST, *MECHANISM_PARAMS]
 
 
 def default_factors_text() -> str:
@@ -346,6 +350,12 @@ def _build_entry(
         kind = "integer" if spec.integer else "continuous"
     else:
         problems.append(f"{path}.name: unknown factor {name!r}; valid names are: {', '.join(valid_names())}")
+        return None
+    if name in GROUP_SHARES:
+        problems.append(
+            f"{path}.name: {name} cannot be a factor: the three diagnostic group shares must sum to 1, "
+            "so one cannot vary alone; vary the group effects (hr_readmit_*, or_attend_*) instead"
+        )
         return None
     if label == DUMMY:
         problems.append(f"{path}.label: {DUMMY!r} is reserved for the dummy factor every analysis adds")

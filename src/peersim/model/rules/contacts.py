@@ -25,16 +25,19 @@ def record_contacts(
     """Count one contact for each participant in ``rows`` with their peer worker.
 
     A first contact builds the relationship in proportion to the peer worker's
-    relational fidelity and time to spare (less strain); later contacts move it
-    towards that fidelity. The dose grows by the peer worker's fidelity index.
+    relationship target (relational fidelity and skill) and time to spare (less
+    strain); later contacts move it towards that target. The dose grows by the
+    peer worker's fidelity index.
     """
     p = patients
     posts = p.peer_worker[rows]
     before = p.contacts[rows]
+    first = before == 0
     r = p.relationship[rows]
-    r += np.where(
-        before == 0, now.first_contact_gain[posts], c.CONTACT_GAIN * (now.relational_fidelity[posts] - r)
-    )
+    gain = now.first_contact_gain[posts]
+    r += np.where(first, gain, c.CONTACT_GAIN * (now.relationship_target[posts] - r))
+    if first.any():
+        p.first_contact_gain[rows[first]] = gain[first]
     p.relationship[rows] = np.minimum(r, 1.0)
     p.contacts[rows] = before + 1
     p.dose[rows] += now.fidelity_index[posts]

@@ -1,8 +1,9 @@
 """Readmission after discharge, and its counterfactual without peer support.
 
 The weekly hazard is the Weibull baseline (:mod:`peersim.model.hazard`) times
-``exp(sigma * z - effect)``, where ``z`` is latent instability and ``effect``
-grows with the fidelity-weighted dose (mechanism 6).
+``hr_g * exp(sigma * z - effect)``, where ``hr_g`` is the hazard ratio of the
+participant's diagnostic group, ``z`` is latent instability and ``effect`` grows
+with the fidelity-weighted dose (mechanism 6).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def readmissions(patients: PatientTable, week: int, setup: Setup) -> None:
 def _hazard_multiplier(patients: PatientTable, rows: np.ndarray, setup: Setup) -> np.ndarray:
     mech = setup.mechanisms
     effect = mech.rel_dose_readmission * (1.0 - np.exp(-patients.dose[rows] / c.DOSE_SCALE_CONTACTS))
-    return np.exp(mech.rel_patient_heterogeneity * patients.instability[rows] - effect)
+    return np.exp(setup.log_hazard_offset[rows] - effect)
 
 
 def settle(patients: PatientTable, rows: np.ndarray, weeks_done: np.ndarray, setup: Setup) -> None:
@@ -63,8 +64,7 @@ def settle(patients: PatientTable, rows: np.ndarray, weeks_done: np.ndarray, set
 def usual_care_readmitted(patients: PatientTable, setup: Setup) -> np.ndarray:
     """Counterfactual: whether each participant is readmitted without peer support.
 
-    Uses the participant's own instability and threshold (common random numbers),
-    with no dose effect.
+    Uses the participant's own instability, group and threshold (common random
+    numbers), with no dose effect.
     """
-    sigma = setup.mechanisms.rel_patient_heterogeneity
-    return setup.baseline_cumulative[-1] * np.exp(sigma * patients.instability) >= patients.readmit_threshold
+    return setup.baseline_cumulative[-1] * np.exp(setup.log_hazard_offset) >= patients.readmit_threshold

@@ -25,26 +25,38 @@ def refer(patients: PatientTable, week: int, now: WeekState) -> None:
     p = patients
     idx = (p.offered & ~p.referred & p.inpatients(week)).nonzero()[0]
     if idx.size:
-        referred = p.u_referral[idx, week - p.admit_week[idx]] < now.p_referral[p.site[idx]]
-        p.referred[idx[referred]] = True
+        referred = idx[p.u_referral[idx, week - p.admit_week[idx]] < now.p_referral[p.site[idx]]]
+        p.referred[referred] = True
+        p.referred_week[referred] = week
 
 
 def allocate(patients: PatientTable, posts: PostTable, week: int, setup: Setup) -> None:
     """Give each waiting referred participant to the least-loaded peer worker in post.
 
-    A participant waits while no post at their site has room under the caseload
-    cap; one whose support window ends while waiting never starts.
+    A participant waits (in order of admission) while no post at their site has
+    room under the caseload cap. A first allocation must come within the
+    protocol's ``dur_max_wait_weeks`` of discharge: a referral still waiting then
+    lapses as **unmet demand**. A participant whose peer worker left waits for
+    another until their support window closes, and their support then ends.
     """
     p = patients
-    support_end = p.discharge_week + setup.support_weeks
-    waiting = (p.referred & (p.peer_worker < 0) & ~p.support_over & (week < support_end)).nonzero()[0]
+    waiting = (p.referred & (p.peer_worker < 0) & ~p.support_over).nonzero()[0]
     if not waiting.size:
         return
+    never = p.allocated_week[waiting] < 0
+    deadline = np.where(never, setup.first_deadline[waiting], setup.support_end[waiting])
+    expired = week >= deadline
+    if expired.any():
+        p.support_over[waiting[expired]] = True
+        p.unmet[waiting[expired & never]] = True
+        waiting = waiting[~expired]
+        if not waiting.size:
+            return
     caseload = p.caseloads(len(posts)).tolist()
     in_post = posts.in_post.tolist()
-    for row in waiting.tolist():
-        site_index = int(p.site[row])
-        cap = setup.caseload_caps[site_index]
+    caps = setup.caseload_caps
+    for row, site_index in zip(waiting.tolist(), p.site[waiting].tolist(), strict=True):
+        cap = caps[site_index]
         best, room = -1, 0
         for post in posts.by_site[site_index]:
             free = cap - caseload[post]
@@ -53,14 +65,16 @@ def allocate(patients: PatientTable, posts: PostTable, week: int, setup: Setup) 
         if best >= 0:
             p.peer_worker[row] = best
             caseload[best] += 1
+            if p.allocated_week[row] < 0:
+                p.allocated_week[row] = week
 
 
 def discharge(patients: PatientTable, week: int, now: WeekState, setup: Setup) -> None:
     """Discharge participants whose stay ends this week.
 
-    Offered participants not referred on the ward are handed over at discharge:
-    always in trial mode (the research team allocates every participant), with a
-    fixed probability in service mode. Allocated peer workers may be invited to
+    Offered participants not referred on the ward are referred at discharge (in
+    trial mode the research team allocates every participant; in service mode
+    everyone eligible is demand for the service). Allocated peer workers may be invited to
     discharge planning, more often where ward staff accept them and less across
     a host boundary (authority); an invitation strengthens the relationship.
     """
@@ -69,9 +83,8 @@ def discharge(patients: PatientTable, week: int, now: WeekState, setup: Setup) -
     if not idx.size:
         return
     late = idx[~p.referred[idx]]
-    if setup.service_mode:
-        late = late[p.u_referral_after_discharge[late] < c.P_REFERRAL_AFTER_DISCHARGE]
     p.referred[late] = True
+    p.referred_week[late] = week
     allocated = idx[p.peer_worker[idx] >= 0]
     invited = allocated[p.u_invite[allocated] < now.p_invite[p.site[allocated]]]
     p.invited[invited] = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from peersim.model import constants as c
+from peersim.model.rules.workers import drift_multiplier, gain_experience, person_record, start_people
 from peersim.model.setup import Setup
 from peersim.model.state import PatientTable, PostTable, WeekLedger
 
@@ -36,8 +37,10 @@ def end_week(
     drifts towards :data:`~peersim.model.constants.FIDELITY_FLOOR` (half as fast
     in a fully cohesive team), is pulled towards 1 by supervision (mechanism 3),
     and is eroded by strain and, in the community domain, by travel (mechanism 4).
-    Peer workers leave with a probability rising with strain; their post is then
-    vacant and their participants wait for another peer worker.
+    Each person's drift is scaled by their own rate, steadied by experience
+    (mechanism 9). Peer workers leave with a probability rising with strain;
+    their post is then vacant and their participants wait for another peer
+    worker. Once the site's funding has ended, vacant posts stay vacant.
 
     Parameters
     ----------
@@ -46,13 +49,21 @@ def end_week(
     """
     mech = setup.mechanisms
     held = posts.in_post  # held all week: in post as it began and still in post now
-    if not held.all():
-        vacant = ~held
+    all_held = bool(held.all())
+    if not all_held:
+        vacant = ~held & ~posts.defunded
+        if setup.funding_ends:
+            end = setup.funding_end[posts.site]
+            unfunded = vacant & (end > 0) & (week >= end)
+            if unfunded.any():
+                posts.defunded |= unfunded
+                posts.vacancy_weeks_left[unfunded] = np.inf
+                vacant &= ~unfunded
         posts.vacancy_weeks_left[vacant] -= 1.0
         posts.vacancy_weeks[vacant] += 1
         refilled = vacant & posts.in_post
         if refilled.any():
-            hire(posts, refilled)
+            hire(posts, refilled.nonzero()[0], week + 1, setup)
         held = held & posts.in_post
     contacts = ledger.contacts
     posts.contacts_total += contacts
@@ -65,7 +76,7 @@ def end_week(
     strain -= posts.supervised * (c.SUPERVISION_STRAIN_RELIEF * mech.rel_supervision)
     posts.strain = np.where(held, np.minimum(np.maximum(strain, 0.0), 1.0), posts.strain)
 
-    drift = c.FIDELITY_DRIFT_PER_WEEK * (1.0 - 0.5 * team)
+    drift = c.FIDELITY_DRIFT_PER_WEEK * (1.0 - 0.5 * team) * drift_multiplier(posts, mech)
     pull = posts.supervised * (c.SUPERVISION_PULL * mech.rel_supervision)
     fidelity = posts.fidelity
     fidelity += (drift * (c.FIDELITY_FLOOR - fidelity.T) + pull * (1.0 - fidelity.T)).T
@@ -73,31 +84,44 @@ def end_week(
     fidelity[:, 3] -= posts.travel_hit
     np.minimum(np.maximum(fidelity, c.FIDELITY_FLOOR, out=fidelity), 1.0, out=fidelity)
     posts.weeks_since_supervision = np.where(posts.supervised, 0, posts.weeks_since_supervision + 1)
+    gain_experience(posts, held, all_held)
 
     p_leave = c.TURNOVER_BASE_PER_WEEK + mech.rel_strain * c.TURNOVER_PER_STRAIN * posts.strain
     leavers: list[int] = (held & (posts.u_leave[:, week - 1] < p_leave)).nonzero()[0].tolist()
     for post in leavers:
-        leave(posts, patients, post, setup.vacancy_weeks[int(posts.site[post])])
+        leave(posts, patients, post, week, setup)
     return leavers
 
 
-def hire(posts: PostTable, rows: np.ndarray) -> None:
-    """Start a newly trained peer worker in each post of ``rows``."""
+def hire(posts: PostTable, rows: np.ndarray, week: int, setup: Setup) -> None:
+    """Start a newly trained peer worker, with their own traits, in each post of ``rows`` in ``week``."""
     posts.vacancy_weeks_left[rows] = 0.0
     posts.hires[rows] += 1
     posts.fidelity[rows] = c.FIDELITY_AFTER_TRAINING
     posts.strain[rows] = 0.0
     posts.weeks_since_supervision[rows] = 0
+    start_people(posts, rows, week, setup.mechanisms, setup.root)
 
 
-def leave(posts: PostTable, patients: PatientTable, post: int, vacancy_weeks: float) -> None:
-    """Let the peer worker of ``post`` go: their participants wait; the post is vacant or refilled."""
+def leave(posts: PostTable, patients: PatientTable, post: int, week: int, setup: Setup) -> None:
+    """Let the peer worker of ``post`` go in ``week``: participants wait; the post is vacant or refilled.
+
+    After the site's funding end week a post that falls vacant is never refilled.
+    """
+    posts.people.append(person_record(posts, post, week))
     release_caseload(patients, post)
     posts.absent[post] = False
+    site = int(posts.site[post])
+    end = int(setup.funding_end[site])
+    if end > 0 and week >= end:
+        posts.defunded[post] = True
+        posts.vacancy_weeks_left[post] = np.inf
+        return
+    vacancy_weeks = setup.vacancy_weeks[site]
     if vacancy_weeks > 0:
         posts.vacancy_weeks_left[post] = vacancy_weeks
     else:
-        hire(posts, np.array([post]))
+        hire(posts, np.array([post]), week + 1, setup)
 
 
 def release_caseload(patients: PatientTable, post: int) -> None:

@@ -28,8 +28,24 @@ def ward_contacts(
     np.add.at(ward.poor_contacts, rows[~good], 1)
 
 
-def ward_week(ward: WardTable) -> None:
-    """Weekly: ongoing joint work raises acceptance; it regresses to its anchor."""
+def ward_week(ward: WardTable, week: int) -> np.ndarray:
+    """Weekly: ongoing joint work raises acceptance, it regresses to its anchor, and some staff leave.
+
+    A member who leaves is replaced at once by a newcomer at the site's baseline
+    acceptance, anchored there: the preparation before go-live did not reach
+    them, so only joint work and good contacts raise their acceptance.
+
+    Returns
+    -------
+    numpy.ndarray
+        Rows whose member left this week.
+    """
     a = ward.acceptance
     a += ward.joint_work_rate * (1.0 - a) + c.ACCEPTANCE_REGRESSION * (ward.anchor - a)
     np.minimum(np.maximum(a, 0.0, out=a), 1.0, out=a)
+    left = (ward.u_leave[:, week - 1] < ward.p_leave).nonzero()[0]
+    if left.size:
+        a[left] = ward.baseline[left]
+        ward.anchor[left] = ward.baseline[left]
+        ward.leavers[left] += 1
+    return left

@@ -29,6 +29,9 @@ class WeekState:
     in_post: np.ndarray
     present: np.ndarray
     relational_fidelity: np.ndarray
+    relationship_target: np.ndarray
+    """Relationship later contacts move towards, per post: relational fidelity as it
+    shapes relationships (mechanism 5) times the holder's relational skill (mechanism 9), at most 1."""
     fidelity_index: np.ndarray
     strain: np.ndarray
     minutes_available: np.ndarray
@@ -56,13 +59,21 @@ def week_state(posts: PostTable, ward: WardTable, setup: Setup) -> WeekState:
     Ward acceptance raises referral, ward access and invitations (mechanism 1);
     a host boundary lowers access and invitations (mechanism 2); fidelity and
     strain set the first contact's gain, attendance and ward contact quality
-    (mechanisms 5 and 7).
+    (mechanisms 5 and 7). Relational fidelity shapes the relationship a contact
+    builds in proportion to ``rel_fidelity_engagement`` (at its off value, as if
+    every peer worker practised at the reference fidelity), times the peer
+    worker's own relational skill (mechanism 9).
     """
     mech = setup.mechanisms
     fidelity = posts.fidelity
     fidelity_index = fidelity.sum(axis=1) / fidelity.shape[1]  # = mean, without its overhead
     above_reference = fidelity_index - c.FIDELITY_REFERENCE
     relational = 0.5 * (fidelity[:, 0] + fidelity[:, 1])
+    weight = mech.rel_fidelity_engagement / c.FIDELITY_RELATIONSHIP_STRENGTH
+    shaped = c.FIDELITY_REFERENCE + weight * (relational - c.FIDELITY_REFERENCE)
+    if weight > 1.0:  # up to 1, fidelity's own range (0.3-1) keeps it within 0-1
+        shaped = np.minimum(np.maximum(shaped, 0.0), 1.0)
+    target = np.minimum(shaped * posts.skill, 1.0)
     strain = posts.strain.copy()
     acceptance = ward.site_acceptance()
     shift = mech.rel_acceptance_access * (acceptance - 0.5)
@@ -72,6 +83,7 @@ def week_state(posts: PostTable, ward: WardTable, setup: Setup) -> WeekState:
         in_post=in_post,
         present=in_post & ~posts.absent,
         relational_fidelity=relational,
+        relationship_target=target,
         fidelity_index=fidelity_index,
         strain=strain,
         minutes_available=posts.minutes_available,
@@ -79,7 +91,7 @@ def week_state(posts: PostTable, ward: WardTable, setup: Setup) -> WeekState:
         p_referral=expit(setup.referral_logit + shift),
         p_access=expit(setup.access_logit + shift - setup.boundary_access),
         p_invite=expit(setup.invite_logit + shift - setup.boundary_authority),
-        first_contact_gain=c.FIRST_CONTACT_GAIN * relational * (1.0 - 0.5 * strain),
+        first_contact_gain=c.FIRST_CONTACT_GAIN * target * (1.0 - 0.5 * strain),
         attend_logit=setup.attend_logit + mech.rel_fidelity_engagement * above_reference,
         good_contact_logit=setup.good_contact_logit
         + c.GOOD_CONTACT_FIDELITY_LOGIT * above_reference

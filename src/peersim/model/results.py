@@ -39,7 +39,32 @@ def _per_site(site: np.ndarray, values: np.ndarray, n_sites: int) -> np.ndarray:
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.full(len(num), np.nan), where=den > 0)
+    """``num / den`` elementwise (``den`` broadcast to ``num``'s shape), NaN where ``den`` is 0."""
+    den = np.broadcast_to(den, num.shape)
+    return np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
+
+
+def _per_cell(key: np.ndarray, site: np.ndarray, values: np.ndarray, n_keys: int, n_sites: int) -> np.ndarray:
+    """Sum ``values`` per (key, site), with each key's total over sites appended: shape (keys, sites + 1)."""
+    sums = np.bincount(key * n_sites + site, weights=values, minlength=n_keys * n_sites).reshape(
+        n_keys, n_sites
+    )
+    return np.column_stack([sums, sums.sum(axis=1)])
+
+
+def _long_columns(key: str, keys: Any, labels: list[str], values: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Columns ``key, site, metric, value`` of a table of ``values`` shaped (keys, labels) per metric.
+
+    ``keys`` holds one key column entry per key (numbers, or :class:`Labels` categories).
+    """
+    n_keys, n_labels = next(iter(values.values())).shape
+    key_codes = _pattern_codes(n_keys, n_labels, len(values))
+    return {
+        key: Labels(keys, key_codes) if isinstance(keys, tuple) else np.asarray(keys)[key_codes],
+        "site": Labels(tuple(labels), _pattern_codes(n_labels, 1, n_keys * len(values))),
+        "metric": Labels(tuple(values), _pattern_codes(len(values), n_keys * n_labels, 1)),
+        "value": np.concatenate([v.reshape(-1) for v in values.values()]),
+    }
 
 
 def odds_ratio(events_a: np.ndarray, n_a: np.ndarray, events_b: np.ndarray, n_b: np.ndarray) -> np.ndarray:
@@ -137,7 +162,8 @@ def collect(model: PeerSupportModel) -> RunResult:
     unmet = _per_site(site, ps * p.unmet, n_sites)
     wait_sum = _per_site(site, ps * waits, n_sites)
     n_allocated = _per_site(site, ps * allocated, n_sites)
-    averted = _per_site(site, ps * (counterfactual.astype(float) - p.readmitted), n_sites)
+    averted_each = ps * (counterfactual.astype(float) - p.readmitted)
+    averted = _per_site(site, averted_each, n_sites)
     n_groups = len(GROUPS)
     arms = (ps * p.readmitted, ps, uc * uc_readmitted, uc)
     strata = site * n_groups + p.group
@@ -250,8 +276,8 @@ def collect(model: PeerSupportModel) -> RunResult:
         },
     )
     workers = _workers(model, names)
-    years = _years(model, labels, engaged, counterfactual)
-    groups = _groups(model, labels, engaged, counterfactual, uc, uc_readmitted)
+    years = _years(model, labels, engaged, averted_each)
+    groups = _groups(model, labels, engaged, averted_each, uc, uc_readmitted)
     root = model.seed_sequence
     entropy = root.entropy
     return RunResult(
@@ -292,20 +318,20 @@ def _year_weeks(model: PeerSupportModel) -> tuple[int, np.ndarray]:
 
 
 def _years(
-    model: PeerSupportModel, labels: list[str], engaged: np.ndarray, counterfactual: np.ndarray
+    model: PeerSupportModel, labels: list[str], engaged: np.ndarray, averted: np.ndarray
 ) -> dict[str, Any]:
-    """Build the ``years`` table: participants by admission year, staff by week."""
+    """Build the ``years`` table: participants by admission year, staff by week.
+
+    ``averted`` is each participant's readmission averted (0 or 1; 0 in usual care).
+    """
     p = model.patients
     n_sites = len(labels) - 1
     n_years, week_year = _year_weeks(model)
     cohort = (p.admit_week - 1) // WEEKS_PER_YEAR
-    cell = cohort * n_sites + p.site
-    cells = n_years * n_sites
     ps = p.offered.astype(float)
 
     def per_cell(values: np.ndarray) -> np.ndarray:
-        counts = np.bincount(cell, weights=values, minlength=cells).reshape(n_years, n_sites)
-        return np.column_stack([counts, counts.sum(axis=1)])
+        return _per_cell(cohort, p.site, values, n_years, n_sites)
 
     record = model.record
     rows = record.rows[: len(week_year)]
@@ -324,72 +350,52 @@ def _years(
     n_ps = per_cell(ps)
     values = {
         "participants": per_cell(np.ones(len(p))),
-        "engagement_rate": _ratio2(per_cell(ps * engaged), n_ps),
-        "unmet_demand": _ratio2(per_cell(ps * p.unmet), n_ps),
-        "readmission_rate_intervention": _ratio2(per_cell(ps * p.readmitted), n_ps),
-        "readmissions_averted": per_cell(ps * (counterfactual.astype(float) - p.readmitted)),
-        "fidelity_index": _ratio2(per_year(record.fidelity_contacts), contacts),
-        "ward_acceptance": _ratio2(acceptance_sums, weeks_in_year * staff[None, :]),
+        "engagement_rate": _ratio(per_cell(ps * engaged), n_ps),
+        "unmet_demand": _ratio(per_cell(ps * p.unmet), n_ps),
+        "readmission_rate_intervention": _ratio(per_cell(ps * p.readmitted), n_ps),
+        "readmissions_averted": per_cell(averted),
+        "fidelity_index": _ratio(per_year(record.fidelity_contacts), contacts),
+        "ward_acceptance": _ratio(acceptance_sums, weeks_in_year * staff[None, :]),
         "peer_worker_leavers": per_year(record.peer_worker_leavers),
         "ward_staff_leavers": per_year(record.ward_staff_leavers),
         "vacant_post_weeks": per_year(rows[:, :, TIMESERIES_METRICS.index("vacancies")]),
         "supervision_sessions": per_year(rows[:, :, TIMESERIES_METRICS.index("supervision_sessions")]),
     }
     assert tuple(values) == tuple(YEAR_METRICS)
-    n_labels = len(labels)
-    return {
-        "year": np.tile(np.repeat(np.arange(1, n_years + 1), n_labels), len(values)),
-        "site": Labels(tuple(labels), _pattern_codes(n_labels, 1, n_years * len(values))),
-        "metric": Labels(tuple(values), _pattern_codes(len(values), n_years * n_labels, 1)),
-        "value": np.concatenate([v.reshape(-1) for v in values.values()]),
-    }
+    return _long_columns("year", np.arange(1, n_years + 1), labels, values)
 
 
 def _groups(
     model: PeerSupportModel,
     labels: list[str],
     engaged: np.ndarray,
-    counterfactual: np.ndarray,
+    averted: np.ndarray,
     uc: np.ndarray,
     uc_readmitted: np.ndarray,
 ) -> dict[str, Any]:
     """Build the ``groups`` table: each diagnostic group's outcomes per site and overall."""
     p = model.patients
     n_sites = len(labels) - 1
-    n_groups = len(GROUPS)
-    cell = p.group * n_sites + p.site
     ps = p.offered.astype(float)
 
     def per_cell(values: np.ndarray) -> np.ndarray:
-        counts = np.bincount(cell, weights=values, minlength=n_groups * n_sites).reshape(n_groups, n_sites)
-        return np.column_stack([counts, counts.sum(axis=1)])
+        return _per_cell(p.group, p.site, values, len(GROUPS), n_sites)
 
     n_ps, n_uc = per_cell(ps), per_cell(uc)
-    rate_ps = _ratio2(per_cell(ps * p.readmitted), n_ps)
-    rate_uc = _ratio2(per_cell(uc * uc_readmitted), n_uc)
+    rate_ps = _ratio(per_cell(ps * p.readmitted), n_ps)
+    rate_uc = _ratio(per_cell(uc * uc_readmitted), n_uc)
     values = {
         "participants": per_cell(np.ones(len(p))),
-        "engagement_rate": _ratio2(per_cell(ps * engaged), n_ps),
-        "mean_contacts": _ratio2(per_cell(ps * p.contacts), n_ps),
-        "unmet_demand": _ratio2(per_cell(ps * p.unmet), n_ps),
+        "engagement_rate": _ratio(per_cell(ps * engaged), n_ps),
+        "mean_contacts": _ratio(per_cell(ps * p.contacts), n_ps),
+        "unmet_demand": _ratio(per_cell(ps * p.unmet), n_ps),
         "readmission_rate_intervention": rate_ps,
         "readmission_rate_control": rate_uc,
         "itt_risk_difference": rate_ps - rate_uc,
-        "readmissions_averted": per_cell(ps * (counterfactual.astype(float) - p.readmitted)),
+        "readmissions_averted": per_cell(averted),
     }
     assert tuple(values) == tuple(GROUP_METRICS)
-    n_labels = len(labels)
-    return {
-        "group": Labels(GROUPS, _pattern_codes(n_groups, n_labels, len(values))),
-        "site": Labels(tuple(labels), _pattern_codes(n_labels, 1, n_groups * len(values))),
-        "metric": Labels(tuple(values), _pattern_codes(len(values), n_groups * n_labels, 1)),
-        "value": np.concatenate([v.reshape(-1) for v in values.values()]),
-    }
-
-
-def _ratio2(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    den = np.broadcast_to(den, num.shape)
-    return np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
+    return _long_columns("group", GROUPS, labels, values)
 
 
 def _strings(categories: Sequence[str], codes: np.ndarray) -> Any:

@@ -53,8 +53,7 @@ def end_week(
     if not all_held:
         vacant = ~held & ~posts.defunded
         if setup.funding_ends:
-            end = setup.funding_end[posts.site]
-            unfunded = vacant & (end > 0) & (week >= end)
+            unfunded = vacant & funding_over(setup, posts.site, week)
             if unfunded.any():
                 posts.defunded |= unfunded
                 posts.vacancy_weeks_left[unfunded] = np.inf
@@ -93,6 +92,13 @@ def end_week(
     return leavers
 
 
+def funding_over(setup: Setup, sites: np.ndarray, week: int) -> np.ndarray:
+    """Return whether, at each of ``sites`` (indices), posts vacant in ``week`` are no longer refilled."""
+    end = setup.funding_end[sites]
+    over: np.ndarray = (end > 0) & (week >= end)
+    return over
+
+
 def hire(posts: PostTable, rows: np.ndarray, week: int, setup: Setup) -> None:
     """Start a newly trained peer worker, with their own traits, in each post of ``rows`` in ``week``."""
     posts.vacancy_weeks_left[rows] = 0.0
@@ -112,8 +118,7 @@ def leave(posts: PostTable, patients: PatientTable, post: int, week: int, setup:
     release_caseload(patients, post)
     posts.absent[post] = False
     site = int(posts.site[post])
-    end = int(setup.funding_end[site])
-    if end > 0 and week >= end:
+    if setup.funding_ends and funding_over(setup, posts.site[post], week):
         posts.defunded[post] = True
         posts.vacancy_weeks_left[post] = np.inf
         return

@@ -37,8 +37,10 @@ LAYERS: dict[str, int] = {
     "planning": 6,
     "trials": 6,
     "validation": 6,
-    "cli": 7,
-    "__main__": 8,
+    "discovery": 6,
+    "explore": 7,
+    "cli": 8,
+    "__main__": 9,
 }
 """Layer of each top-level part of the package."""
 

@@ -87,13 +87,20 @@ def test_every_shipped_input_is_recognised_and_valid() -> None:
     kinds = {check.path.name: check.kind for check in checks}
     assert kinds["costs_default.toml"] == "costs"
     assert kinds["factors_default.toml"] == "factors"
+    assert kinds["discover_factors_default.toml"] == "factors"
     assert kinds["targets.toml"] == "targets"
     assert kinds["default_posterior.parquet"] == "posterior"
     others = {
         name: kind
         for name, kind in kinds.items()
         if name
-        not in {"costs_default.toml", "factors_default.toml", "targets.toml", "default_posterior.parquet"}
+        not in {
+            "costs_default.toml",
+            "factors_default.toml",
+            "discover_factors_default.toml",
+            "targets.toml",
+            "default_posterior.parquet",
+        }
     }
     assert set(others.values()) == {"scenario"}, others
     for check in checks:

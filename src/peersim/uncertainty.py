@@ -57,6 +57,8 @@ Model streams are keyed ``(site, code)`` (:mod:`peersim.core.streams`) and Mesa'
 generator ``(99,)``; ``(98,)`` is distinct from both.
 """
 
+FEW_EFFECTIVE_PARTICLES = 50
+"""Effective sample size below which reports warn that a posterior's summaries are rough."""
 DEFAULT_POSTERIOR_RESOURCE = "default_posterior.parquet"
 """Packaged posterior calibrated on the default targets (approximate published figures)."""
 

@@ -53,8 +53,6 @@ IDENTIFIED_RATIO = 0.5
 PPC_INTERVAL = (2.5, 97.5)
 """Percentiles of the predictive draws shown as the simulated 95% interval."""
 
-FEW_EFFECTIVE_PARTICLES = 50
-"""Effective sample size below which the report warns that summaries are rough."""
 
 ORDINAL_PASS_SHARE = 0.5
 """Share of predictive draws that must meet an ordinal constraint for it to pass."""

@@ -16,7 +16,6 @@ from typing import Any
 import pandas as pd
 
 from peersim.calibration.analysis import (
-    FEW_EFFECTIVE_PARTICLES,
     IDENTIFIED_RATIO,
     INFORMATIVE_GAIN,
     NOT_INFORMED_RATIO,
@@ -29,7 +28,7 @@ from peersim.calibration.analysis import (
 )
 from peersim.calibration.inputs import BoundTargets
 from peersim.io.templates import number, render
-from peersim.uncertainty import Posterior
+from peersim.uncertainty import FEW_EFFECTIVE_PARTICLES, Posterior
 
 FLAG_TEXT = "PRIORS CANNOT MEET"
 """What the ``flag`` column of :func:`check_rows` shows for a target the priors cannot meet."""

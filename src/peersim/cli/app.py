@@ -17,6 +17,8 @@ import typer
 from peersim.cli import (
     calibrate,
     compare,
+    discover,
+    explore,
     plan,
     plot,
     ppc,
@@ -79,7 +81,9 @@ for name, module in (
     ("calibrate", calibrate),
     ("ppc", ppc),
     ("plan", plan),
+    ("discover", discover),
     ("trials", trials),
+    ("explore", explore),
 ):
     app.command(name)(module.command)
 

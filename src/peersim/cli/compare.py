@@ -59,8 +59,8 @@ def command(
         typer.Option(
             "--out",
             "-o",
-            help="Directory for a run store per scenario, compare.csv, compare.json and forest.png. "
-            "Running again resumes it.",
+            help="Directory for a run store per scenario, compare.csv, compare.json, forest.png and "
+            "report.html (one self-contained page to send or print). Running again resumes it.",
         ),
     ] = None,
     force: Annotated[
@@ -148,7 +148,8 @@ def command(
             print_breakdowns(outcome.years, outcome.groups, label)
         if out is not None:
             typer.echo(
-                f"\nwrote run stores {', '.join(labels)} and compare.csv, compare.json, forest.png to {out}"
+                f"\nwrote run stores {', '.join(labels)} and compare.csv, compare.json, forest.png, "
+                f"report.html to {out}"
             )
     if any(report.failures for report in reports):
         for label, report in zip(labels, reports, strict=True):

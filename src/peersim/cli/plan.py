@@ -93,7 +93,8 @@ def command(
         typer.Option(
             "--out",
             "-o",
-            help="Directory for plan.md (report), plan.json, the frontier figures and tables.",
+            help="Directory for report.html (one self-contained page to send or print), plan.md (the same "
+            "in Markdown), plan.json, the frontier figures and tables.",
             show_default=False,
         ),
     ] = None,

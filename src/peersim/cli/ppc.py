@@ -159,7 +159,7 @@ def _ppc(
 
 def warn_few_particles(ess: float) -> None:
     """Say so on stderr when a posterior rests on few effective particles."""
-    from peersim.calibration.analysis import FEW_EFFECTIVE_PARTICLES  # heavy: pandas, see command()
+    from peersim.uncertainty import FEW_EFFECTIVE_PARTICLES  # heavy: pandas, see command()
 
     if ess < FEW_EFFECTIVE_PARTICLES:
         typer.echo(

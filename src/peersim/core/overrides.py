@@ -210,6 +210,26 @@ def load_source(path: Path | None, sets: Sequence[str] = ()) -> ScenarioSource:
         text, source = default_scenario_text(), DEFAULT_SCENARIO_SOURCE
     else:
         text, source = read_text_file(path, ScenarioError), str(path)
+    return source_with_sets(text, source, sets)
+
+
+def source_with_sets(text: str, source: str, sets: Sequence[str] = ()) -> ScenarioSource:
+    """Validate a scenario's TOML text with ``PATH=VALUE`` overrides applied, as :func:`load_source` does.
+
+    Parameters
+    ----------
+    text
+        The scenario file's TOML text.
+    source
+        Its file name, for messages.
+    sets
+        ``PATH=VALUE`` texts, applied in order.
+
+    Raises
+    ------
+    ScenarioError
+        As :func:`load_source` (the same checks and messages).
+    """
     if not sets:
         return ScenarioSource(parse_scenario(text, source=source), text, source)
     data = parse_toml(text, source, ScenarioError)

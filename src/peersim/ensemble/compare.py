@@ -52,8 +52,9 @@ from peersim.core.scenario import Scenario
 from peersim.ensemble.summary import SUMMARY_COLUMNS, TABLE_KEYS, GroupedValues, grouped_values
 from peersim.stats import PAIRED_COLUMNS, PAIRED_STATISTICS, paired_summary
 
-COMPARE_FILES = ("compare.csv", "compare.json", "forest.png")
-"""Files a comparison with an output directory writes next to its run stores."""
+COMPARE_FILES = ("compare.csv", "compare.json", "forest.png", "report.html")
+"""Files a comparison with an output directory writes next to its run stores (``report.html``: the
+self-contained page, :func:`peersim.ensemble.report.comparison_html`)."""
 
 PREDICTIVE_TEXT = (
     "95% predictive interval of the effect, posterior + model noise (the primary answer): "

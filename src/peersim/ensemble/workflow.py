@@ -277,12 +277,19 @@ def run_ensemble(
     if report.available == 0:
         return outcome
     if store is not None:
-        from peersim.ensemble.report import write_store_summary  # heavy: matplotlib, only with `out`
+        try:
+            from peersim.ensemble.report import write_store_summary  # heavy: matplotlib, only with `out`
 
-        outcome.summary = store_summary(store)  # the whole store, whatever was asked this time
-        outcome.years, outcome.groups = (_store_table_summary(store, table) for table in ("years", "groups"))
-        outcome.held = len(store.completed())
-        outcome.written = write_store_summary(store, outcome.summary, outcome.years, outcome.groups)
+            outcome.summary = store_summary(store)  # the whole store, whatever was asked this time
+            outcome.years, outcome.groups = (
+                _store_table_summary(store, table) for table in ("years", "groups")
+            )
+            outcome.held = len(store.completed())
+            outcome.written = write_store_summary(store, outcome.summary, outcome.years, outcome.groups)
+        except KeyboardInterrupt:  # every replicate is kept; only the summary files are missing
+            with sigint_ignored():
+                kept = replicates - _missing(store, replicates)
+            raise Interrupted(kept, replicates, "replicate(s)", resume) from None
     else:
         outcome.summary, outcome.years, outcome.groups = (
             summarise(memory.read(table, replicates=replicates), TABLE_KEYS[table])
@@ -362,7 +369,7 @@ def compare(
     pooled, are in ``years`` and ``groups`` of the outcome and of its document.
 
     With ``out``, each scenario gets a run store ``out/LABEL`` and the
-    comparison's ``compare.csv``, ``compare.json`` and ``forest.png`` are
+    comparison's ``compare.csv``, ``compare.json``, ``forest.png`` and ``report.html`` are
     written there; running again resumes the stores.
 
     Parameters
@@ -458,9 +465,14 @@ def compare(
         ]
     outcome.document = document
     if out is not None:
-        from peersim.ensemble.report import write_comparison  # heavy: matplotlib, only with `out`
+        try:
+            from peersim.ensemble.report import write_comparison  # heavy: matplotlib, only with `out`
 
-        outcome.written = write_comparison(out, outcome.differences, document, base.scenario.name)
+            outcome.written = write_comparison(out, outcome.differences, document, base.scenario.name)
+        except KeyboardInterrupt:  # every pair is kept in the stores; only the comparison files are missing
+            with sigint_ignored():
+                kept = min(replicates - _missing(sink, replicates) for sink in sinks)
+            raise Interrupted(kept, replicates, "replicate(s)", resume) from None
     return outcome
 
 

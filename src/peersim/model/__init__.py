@@ -1,6 +1,8 @@
 """The Mesa model layer: agents, their state, the weekly rules and the model itself.
 
-It knows nothing of files, command lines, executors or plots.
+It does no file handling of its own (:class:`~peersim.model.site_model.SiteModel`, the
+model for Mesa's tools, reads a scenario through :mod:`peersim.core`), and knows nothing
+of command lines, executors or plots.
 """
 
 from peersim.model.agents import Patient, PeerWorker, Supervisor, WardStaff

@@ -25,7 +25,27 @@ Order within a week
    with new people until funding ends);
 8. ward staff acceptance moves with joint work and regresses to its anchor;
    some ward staff leave and are replaced by unprepared newcomers;
-9. the week's record, which Mesa's DataCollector reads.
+9. the week's record and the outcome tally, which Mesa's DataCollector reads.
+
+What Mesa's tools see
+---------------------
+``datacollector`` holds one row per step (week) with these columns, all sites
+pooled (see :mod:`peersim.model.observe`):
+
+* ``ward_acceptance``, ``pw_strain``, ``fidelity_index``, ``caseload``: staff state
+  and active caseload, as in the ``timeseries`` table (frozen after delivery);
+* ``engagement_rate``, ``readmission_rate_intervention``, ``readmission_rate_control``:
+  outcomes so far (:data:`~peersim.model.observe.OUTCOME_METRICS`); at the last
+  step they equal the ``overall`` rows of the run's ``metrics`` table;
+* ``participants_offered``, ``participants_followed_up``: their denominators so far;
+* ``engagement_rate_year_Y`` and the two readmission rates ``..._year_Y``: the same
+  for the cohort admitted in service year ``Y`` (one set per year with admissions);
+  at the last step engagement and intervention readmission equal the ``years`` table.
+
+``mesa.batch_run(PeerSupportModel, {"scenario": [a, b]}, rng=[0, 1])`` gives these
+columns, and seed ``rng=s`` is the run ``peersim.run(scenario, s)``. For
+SolaraViz, whose Reset rebuilds the model from keyword parameters, use
+:class:`peersim.model.site_model.SiteModel`.
 """
 
 from __future__ import annotations
@@ -39,8 +59,9 @@ from mesa.datacollection import DataCollector
 from peersim.core.scenario import Scenario
 from peersim.core.streams import MESA_STREAM_CODE, Seed, as_seed_sequence, child_sequence
 from peersim.model.agents import Patient, PeerWorker, Supervisor, WardStaff
-from peersim.model.observe import POOLED_METRICS, WeeklyRecord
+from peersim.model.observe import POOLED_METRICS, OutcomeTally, WeeklyRecord
 from peersim.model.rules import contacts, readmission, referral, staffing, ward
+from peersim.model.rules.readmission import usual_care_readmitted
 from peersim.model.rules.week import week_state
 from peersim.model.setup import set_up
 from peersim.model.state import WeekLedger
@@ -55,7 +76,8 @@ class PeerSupportModel(mesa.Model):
         A validated :class:`~peersim.core.scenario.Scenario`.
     rng
         Seed: a non-negative ``int`` or a :class:`numpy.random.SeedSequence`. All
-        model randomness is drawn from named streams spawned from it.
+        model randomness is drawn from named streams spawned from it; ``rng=s``
+        gives the run of ``peersim.run(scenario, s)``. ``None`` is refused.
 
     Attributes
     ----------
@@ -71,16 +93,26 @@ class PeerSupportModel(mesa.Model):
         What the current week's rules asked of and gave to each post.
     record : WeeklyRecord
         The weekly per-site record, which ``datacollector`` reads.
+    tally : OutcomeTally
+        Engagement and readmission so far, pooled and per service year, which
+        ``datacollector`` reads.
     n_weeks : int
         Steps until every participant has finished follow-up; ``running`` turns
         false after that many steps.
     delivery_weeks : int
         Steps until the week after the last participant's support window closes.
     datacollector : mesa.DataCollector
-        Weekly model-level series (ward acceptance, strain, fidelity, caseload).
+        Weekly model-level series: ward acceptance, strain, fidelity, caseload,
+        engagement and readmission so far, overall and per service year (see
+        "What Mesa's tools see" in :mod:`peersim.model.model`).
     """
 
     def __init__(self, scenario: Scenario, rng: Seed = 0) -> None:
+        if rng is None:  # mesa.batch_run(..., iterations=n) passes rng=None
+            raise TypeError(
+                "PeerSupportModel needs a seed, got rng=None: give mesa.batch_run rng=[0, 1, ...] "
+                "(one run per seed) instead of iterations="
+            )
         root = as_seed_sequence(rng)
         super().__init__(rng=np.random.default_rng(child_sequence(root, MESA_STREAM_CODE)))
         self.spec = scenario
@@ -103,9 +135,11 @@ class PeerSupportModel(mesa.Model):
         n_posts = len(self.posts)
         self.ledger = WeekLedger(np.zeros(n_posts), np.zeros(n_posts, dtype=np.int64))
         self.record = WeeklyRecord(self.delivery_weeks, self.setup.post_site, self.ward.counts)
-        self.datacollector = DataCollector(
-            model_reporters={name: partial(_pooled, metric=name) for name in POOLED_METRICS}
-        )
+        usual_care = usual_care_readmitted(self.patients, self.setup) if scenario.mode == "service" else None
+        self.tally = OutcomeTally(self.patients, self.setup.follow_up_weeks, self.delivery_weeks, usual_care)
+        reporters = {name: partial(_pooled, metric=name) for name in POOLED_METRICS}
+        reporters.update({name: partial(_outcome, metric=name) for name in self.tally.columns})
+        self.datacollector = DataCollector(model_reporters=reporters)
 
     def step(self) -> None:
         """Advance the model by one week.
@@ -115,6 +149,7 @@ class PeerSupportModel(mesa.Model):
         """
         week = self.steps
         if week > self.delivery_weeks:
+            self.tally.update(week)
             self.datacollector.collect(self)
             self.running = week < self.n_weeks
             return
@@ -157,6 +192,7 @@ class PeerSupportModel(mesa.Model):
         )
         if leavers or ward_leavers.size:
             self.record.add_turnover(week, posts.site[leavers], self.ward.site[ward_leavers])
+        self.tally.update(week)
         self.datacollector.collect(self)
         self.running = week < self.n_weeks
 
@@ -179,3 +215,8 @@ class PeerSupportModel(mesa.Model):
 def _pooled(model: PeerSupportModel, metric: str) -> float:
     """Return the latest week's value of ``metric`` over all sites (a DataCollector reporter)."""
     return model.record.pooled[metric]
+
+
+def _outcome(model: PeerSupportModel, metric: str) -> float:
+    """Return ``metric``'s value so far (a DataCollector reporter; see :class:`OutcomeTally`)."""
+    return model.tally.values[metric]

@@ -1,22 +1,51 @@
-"""The model's one record of its weeks: a row per site, and the pooled values Mesa's DataCollector reads.
+"""What the model observes of its weeks, for its tables and for Mesa's DataCollector.
 
-Each delivery week adds one row per site of :data:`~peersim.core.results.TIMESERIES_METRICS`:
-staff state as the week began (ward acceptance, strain and fidelity of the posts
-in post), and what the week did (caseload, vacancies, supervision sessions,
-contacts). The pooled values (all sites together) are computed from the same
-sums, so the DataCollector and the ``timeseries`` table never disagree.
+:class:`WeeklyRecord` is the one record of the delivery weeks: each week adds one
+row per site of :data:`~peersim.core.results.TIMESERIES_METRICS`: staff state as
+the week began (ward acceptance, strain and fidelity of the posts in post), and
+what the week did (caseload, vacancies, supervision sessions, contacts). The
+pooled values (all sites together) are computed from the same sums, so the
+DataCollector and the ``timeseries`` table never disagree.
+
+:class:`OutcomeTally` keeps running counts of the participants' outcomes so far
+(engagement, readmission in each arm), over all sites and per service year, so
+the DataCollector can report them every week without scanning the participants;
+at the last week they equal the run's ``metrics`` and ``years`` tables.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from peersim.core.results import TIMESERIES_METRICS
+from peersim.core.results import TIMESERIES_METRICS, WEEKS_PER_YEAR
 from peersim.model.rules.week import WeekState
 from peersim.model.state import PatientTable
 
 POOLED_METRICS: tuple[str, ...] = ("ward_acceptance", "pw_strain", "fidelity_index", "caseload")
 """Metrics pooled over sites each week, for Mesa's DataCollector."""
+OUTCOME_METRICS: tuple[str, ...] = (
+    "engagement_rate",
+    "readmission_rate_intervention",
+    "readmission_rate_control",
+)
+"""Outcomes so far, over all sites and per service year, for Mesa's DataCollector (each 0-1).
+
+* ``engagement_rate``: share of the peer support arm admitted so far that has had at
+  least ``engaged_min_contacts`` contacts so far;
+* ``readmission_rate_intervention``: share of the peer support arm whose follow-up
+  has ended by this week that was readmitted within follow-up (NaN until the first
+  follow-up ends);
+* ``readmission_rate_control``: the same for the control arm in trial mode, and for
+  everyone's usual-care counterfactual in service mode (as the ``metrics`` table).
+"""
+COUNT_METRICS: tuple[str, ...] = ("participants_offered", "participants_followed_up")
+"""Denominators so far, over all sites: peer support arm admitted, and participants
+(both arms) whose follow-up has ended. Both never decrease."""
+
+
+def year_column(metric: str, year: int) -> str:
+    """DataCollector column of ``metric`` for the cohort admitted in service ``year`` (1 = weeks 1-52)."""
+    return f"{metric}_year_{year}"
 
 
 class WeeklyRecord:
@@ -120,3 +149,119 @@ def _engagement(p: PatientTable, weeks: int, n_sites: int) -> np.ndarray:
     np.add.at(engaged, (when[hit], p.site[offered][hit]), 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (np.cumsum(engaged, axis=0) / np.cumsum(started, axis=0))[1:]
+
+
+class OutcomeTally:
+    """Running counts of engagement and readmission so far, pooled and per admission year.
+
+    Participants belong to the service year of their admission (year 1 = weeks
+    1-52), as in the ``years`` table. A participant counts as followed up from the
+    week their follow-up window closes (discharge week plus ``follow_up_weeks``):
+    by then whether they were readmitted within follow-up is final. Each week
+    touches only the participants who engaged or were followed up that week.
+
+    Parameters
+    ----------
+    patients
+        The participants (read, never changed).
+    follow_up_weeks
+        Weeks of follow-up after discharge.
+    delivery_weeks
+        Weeks in which contacts can happen (no one engages later).
+    usual_care
+        Service mode: each participant's usual-care counterfactual readmission,
+        and the control arm is everyone. ``None`` in trial mode: the control arm
+        is the participants not offered peer support, and their own readmission.
+    """
+
+    def __init__(
+        self,
+        patients: PatientTable,
+        follow_up_weeks: int,
+        delivery_weeks: int,
+        usual_care: np.ndarray | None,
+    ) -> None:
+        p = patients
+        self._patients = p
+        self._delivery_weeks = delivery_weeks
+        self._usual_care = usual_care
+        self._cohort = (p.admit_week - 1) // WEEKS_PER_YEAR
+        self.years = max(int(self._cohort.max(initial=0)) + 1, 1)
+        """Service years in which participants are admitted (at least 1)."""
+        offered_admit = np.zeros((int(p.admit_week.max(initial=0)) + 1, self.years))
+        np.add.at(offered_admit, (p.admit_week[p.offered], self._cohort[p.offered]), 1.0)
+        self._admitted = np.cumsum(offered_admit, axis=0)
+        close = p.discharge_week + follow_up_weeks
+        self._close_order = np.argsort(close, kind="stable")
+        self._close_sorted = close[self._close_order]
+        self.first_follow_up_week = int(self._close_sorted[0]) if close.size else None
+        """Week the first participant's follow-up ends (readmission rates are NaN before), or ``None``."""
+        self._closed_to = 0
+        self._counts = np.zeros((6, self.years))
+        """Per year: engaged, admitted (peer support arm); readmitted, followed up (peer
+        support arm); readmitted, followed up (control)."""
+        self._followed_up = 0
+        arm = np.where(p.offered, 3, 5) if usual_care is None else np.full(len(p), 3)
+        self._follow_up_key = arm * self.years + self._cohort
+        """Index into the flattened counts of each participant's followed-up cell (its
+        readmitted cell is one row up); in service mode also the control cells two rows on."""
+        self._year_columns = [[year_column(m, y) for m in OUTCOME_METRICS] for y in range(1, self.years + 1)]
+        self.columns: tuple[str, ...] = (
+            *OUTCOME_METRICS,
+            *COUNT_METRICS,
+            *(name for year in self._year_columns for name in year),
+        )
+        """The DataCollector columns, in order."""
+        self.values: dict[str, float] = {}
+        """Latest week's value of each of :attr:`columns`."""
+        self.update(0)
+
+    def update(self, week: int) -> None:
+        """Count week ``week``'s newly engaged and newly followed-up participants; once a week, in order."""
+        p = self._patients
+        counts = self._counts
+        cohort = self._cohort
+        changed = week == 0
+        if week < len(self._admitted):
+            counts[1] = self._admitted[week]
+            changed = True
+        if 0 < week <= self._delivery_weeks:
+            engaged = np.flatnonzero(p.engaged_week == week)
+            if engaged.size:
+                counts[0] += np.bincount(cohort[engaged[p.offered[engaged]]], minlength=self.years)
+                changed = True
+        end = int(np.searchsorted(self._close_sorted, week, side="right"))
+        if end > self._closed_to:
+            self._count_followed_up(self._close_order[self._closed_to : end])
+            self._closed_to = end
+            changed = True
+        if changed:
+            self._set_values()
+
+    def _count_followed_up(self, rows: np.ndarray) -> None:
+        n = self.years
+        self._followed_up += rows.size
+        key = self._follow_up_key[rows]
+        readmitted = self._patients.readmitted[rows]
+        if self._usual_care is None:
+            keys: tuple[np.ndarray, ...] = (key, key[readmitted] - n)
+        else:
+            keys = (key, key + 2 * n, key[readmitted] - n, key[self._usual_care[rows]] + n)
+        self._counts += np.bincount(np.concatenate(keys), minlength=6 * n).reshape(6, n)
+
+    def _set_values(self) -> None:
+        rows = self._counts.tolist()
+        values = {
+            metric: _ratio(sum(rows[2 * m]), sum(rows[2 * m + 1])) for m, metric in enumerate(OUTCOME_METRICS)
+        }
+        values["participants_offered"] = float(sum(rows[1]))
+        values["participants_followed_up"] = float(self._followed_up)
+        for y, names in enumerate(self._year_columns):
+            for m, name in enumerate(names):
+                values[name] = _ratio(rows[2 * m][y], rows[2 * m + 1][y])
+        self.values = values
+
+
+def _ratio(num: float, den: float) -> float:
+    """``num / den``, NaN when ``den`` is 0."""
+    return num / den if den > 0 else float("nan")

@@ -273,6 +273,38 @@ def load_planning_site(path: str | Path) -> PlanningSite:
     return planning_site(scenario_from_dict(data, source=source), data, source, text)
 
 
+DEFAULT_SITE_RESOURCE = "new_site_example.toml"
+"""Packaged copy of ``scenarios/new_site_example.toml``: the site used when none is given."""
+DEFAULT_SITE_SOURCE = f"<embedded {DEFAULT_SITE_RESOURCE}>"
+"""How messages name the packaged site."""
+
+
+def default_site() -> PlanningSite:
+    """Return the packaged example site (``scenarios/new_site_example.toml``)."""
+    text = default_site_text()
+    data = parse_toml(text, DEFAULT_SITE_SOURCE, ScenarioError)
+    return planning_site(
+        scenario_from_dict(data, source=DEFAULT_SITE_SOURCE), data, DEFAULT_SITE_SOURCE, text
+    )
+
+
+def load_site(path: str | Path | None) -> PlanningSite:
+    """Read a one-site service-mode scenario; ``None`` returns :func:`default_site`.
+
+    Raises
+    ------
+    peersim.errors.ScenarioError
+        For a missing, malformed or invalid file (naming the file and the key
+        path), several sites or trial mode.
+    """
+    return default_site() if path is None else load_planning_site(path)
+
+
+def default_site_text() -> str:
+    """TOML text of the packaged example site (:data:`DEFAULT_SITE_RESOURCE`)."""
+    return resources.files("peersim.data").joinpath(DEFAULT_SITE_RESOURCE).read_text("utf-8")
+
+
 # ---------------------------------------------------------------------------
 # Costs files
 

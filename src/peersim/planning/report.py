@@ -1,11 +1,14 @@
-"""A plan as a JSON document, as a self-contained Markdown report, and as the files ``out`` holds.
+"""A plan as a JSON document, as two reports (HTML and Markdown), and as the files ``out`` holds.
 
 * :func:`plan_json` builds the JSON document (``peersim plan --json``);
-* :func:`plan_markdown` renders the report from the Jinja2 template
-  ``peersim/templates/plan.md.j2``: Python chooses every value and sentence
-  (:func:`markdown_context`), the template lays them out;
+* :func:`plan_context` chooses every value and sentence of the reports, once;
+  :func:`plan_html` lays it out as one self-contained page (``report.html``,
+  template ``peersim/templates/plan.html.j2``: the answer first, then the
+  evidence, then the method and its limits, figures inlined as data URIs) and
+  :func:`plan_markdown` as Markdown (``plan.md``, ``plan.md.j2``, linking the
+  figure files);
 * :func:`write_plan_outputs` writes the tables, the document, the frontier
-  figures and the report into an output directory, each file atomically.
+  figures and both reports into an output directory, each file atomically.
 
 :func:`answer_lines` (the answer in a few sentences) and :func:`metric_text`
 (a value as the reports show it) serve the terminal summary of ``peersim plan`` too.
@@ -17,13 +20,14 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from peersim.io.checkpoint import CHECKPOINT
 from peersim.io.files import OutputDirectory, save_figure, write_parquet, write_text
+from peersim.io.html import data_uri, render_html
 from peersim.io.provenance import package_version
 from peersim.io.templates import money, render
 from peersim.planning.analysis import (
@@ -35,11 +39,16 @@ from peersim.planning.analysis import (
     prediction_table,
 )
 from peersim.planning.figures import frontier_figure
-from peersim.planning.inputs import CONFIDENCE, LEVERS, LeverValue, ServiceYears
+from peersim.planning.inputs import CONFIDENCE, LEVERS, TARGET_METRICS, LeverValue, ServiceYears
 from peersim.planning.levers import LEVER_LABELS
 from peersim.planning.result import PlanResult
+from peersim.uncertainty import DEFAULT_POSTERIOR_RESOURCE
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PLAN_FILES: tuple[str, ...] = (
+    "report.html",
     "plan.md",
     "plan.json",
     "plans.csv",
@@ -49,7 +58,8 @@ PLAN_FILES: tuple[str, ...] = (
     "groups.csv",
     "outcomes.parquet",
 )
-"""Files :func:`write_plan_outputs` writes, besides the figures."""
+"""Files :func:`write_plan_outputs` writes, besides the figures: ``report.html`` (the self-contained
+page to send), ``plan.md`` (the same in Markdown, beside the figures), the document and the tables."""
 PLAN_FIGURES: dict[str, str] = {
     "engagement_rate": "frontier_engagement.png",
     "readmissions_averted_per_100": "frontier_readmissions.png",
@@ -58,7 +68,11 @@ PLAN_FIGURES: dict[str, str] = {
 PLAN_OUTPUTS: tuple[str, ...] = (*PLAN_FILES, *PLAN_FIGURES.values())
 """Every file :func:`write_plan_outputs` writes."""
 TEMPLATE = "plan.md.j2"
-"""The report's template, in ``peersim/templates``."""
+"""The Markdown report's template, in ``peersim/templates``."""
+HTML_TEMPLATE = "plan.html.j2"
+"""The HTML report's template (``report.html``), in ``peersim/templates``; it extends ``base.html.j2``."""
+DEFAULT_POSTERIOR_SOURCE = f"<embedded {DEFAULT_POSTERIOR_RESOURCE}>"
+"""How the shipped posterior names its source."""
 ONE_DECIMAL = frozenset({"participants", "readmissions_averted_per_100", "readmissions_averted_per_year"})
 """Metrics shown with one decimal (counts per 100 or per year); money in whole units, the rest with 3."""
 
@@ -134,6 +148,23 @@ def describe_changes(result: PlanResult, index: int) -> str:
     if not moved:
         return "the site as given"
     return "; ".join(f"{LEVER_LABELS[k]} {lever_text(a)} -> {lever_text(b)}" for k, (a, b) in moved.items())
+
+
+HOST_NAMES: dict[str, str] = {"nhs": "NHS", "not_for_profit": "not-for-profit"}
+"""How the HTML report names the hosts."""
+
+
+def plain_value(value: LeverValue) -> str:
+    """Format a lever's value for the HTML report: a host by name (``NHS``), else :func:`lever_text`."""
+    return HOST_NAMES.get(value, value) if isinstance(value, str) else lever_text(value)
+
+
+def plain_changes(result: PlanResult, index: int) -> list[dict[str, str]]:
+    """List a plan's changes from the site as given for the HTML report: ``[{"lever", "from", "to"}]``."""
+    return [
+        {"lever": LEVER_LABELS[k], "from": plain_value(a), "to": plain_value(b)}
+        for k, (a, b) in changes(result, index).items()
+    ]
 
 
 def plan_record(result: PlanResult, index: int) -> dict[str, Any]:
@@ -565,7 +596,7 @@ def metric_text(metric: str, value: float | None, currency: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# The Markdown report
+# The reports: one context, rendered as Markdown and as HTML
 
 
 def plan_markdown(result: PlanResult, figures: Mapping[str, str], command: str | None = None) -> str:
@@ -580,16 +611,43 @@ def plan_markdown(result: PlanResult, figures: Mapping[str, str], command: str |
     command
         The command line that produced it, shown under "Reproduce".
     """
-    return render(TEMPLATE, **markdown_context(result, figures, command))
+    return render(TEMPLATE, **plan_context(result, figures, command))
 
 
-def markdown_context(
-    result: PlanResult, figures: Mapping[str, str], command: str | None = None
+def plan_html(
+    result: PlanResult,
+    figures: Mapping[str, str],
+    command: str | None = None,
+    images: Mapping[str, Figure | Path | bytes] | None = None,
+) -> str:
+    """Render the report as one self-contained HTML page (:data:`HTML_TEMPLATE`), figures inlined.
+
+    The page says what :func:`plan_markdown` says, from the same context
+    (:func:`plan_context`), in the order answer, evidence, method and limits.
+
+    Parameters
+    ----------
+    result, figures, command
+        As for :func:`plan_markdown`.
+    images
+        The figures themselves by metric (a matplotlib figure, a PNG file or
+        PNG bytes), inlined as data URIs; a figure without one is left out.
+    """
+    return render_html(HTML_TEMPLATE, plan_context(result, figures, command, images))
+
+
+def plan_context(
+    result: PlanResult,
+    figures: Mapping[str, str],
+    command: str | None = None,
+    images: Mapping[str, Figure | Path | bytes] | None = None,
 ) -> dict[str, Any]:
-    """Return the values and sentences the report template lays out (plain dicts, lists, numbers, text).
+    """Return the values and sentences both report templates lay out (plain dicts, lists, numbers, text).
 
     Numbers are left for the template's filters (``num``, ``signed``, ``money``)
     where those format them; values with a format of their own come as text.
+    Each figure has its ``file`` (for the Markdown) and its ``src``: a data URI
+    of ``images[metric]`` (for the HTML page), ``None`` without one.
     """
     inputs = result.inputs
     site = inputs.site
@@ -608,16 +666,24 @@ def markdown_context(
         "screen_replicates": inputs.screen_replicates,
         "seed": inputs.seed,
         "answer": answer_lines(result),
+        "headline": _headline(result),
         "site": _site_context(result),
         "horizon": horizon_text(site.service_years),
         "years_method": YEARS_TEXT,
         "year_tables": [
-            {"plan": _plan_heading(result, role, index), "rows": year_records(result, index)}
+            {
+                "plan": _plan_heading(result, role, index),
+                "role": _role_text(result, role, index),
+                "changes": plain_changes(result, index),
+                "rows": year_records(result, index),
+            }
             for role, index in _year_plans(result)
         ],
         "groups_method": GROUPS_TEXT,
         "groups": {
             "plan": _plan_heading(result, *result.chosen),
+            "role": _role_text(result, *result.chosen),
+            "changes": plain_changes(result, result.chosen[1]),
             "rows": group_records(result, result.chosen[1]),
         },
         "prediction": [
@@ -641,8 +707,19 @@ def markdown_context(
             "steps": _ranking_context(result.ranking.steps),
         },
         "targets": [t.text for t in inputs.targets],
+        "target_details": [
+            {
+                "text": t.text,
+                "metric": t.metric,
+                "symbol": "\u2265" if t.op == ">=" else "\u2264",
+                "value": f"{t.value:g}",
+                "description": TARGET_METRICS.get(t.metric, t.metric),
+            }
+            for t in inputs.targets
+        ],
         "budget": inputs.budget,
         "probability": f"{inputs.probability:g}",
+        "confidence": f"{CONFIDENCE:.0%}",
         "chance_rule": CHANCE_TEXT.format(confidence=CONFIDENCE, probability=inputs.probability),
         "budget_rule": f"{BUDGET_TEXT} at most the budget",
         "search": {
@@ -655,7 +732,9 @@ def markdown_context(
         "named": [
             {
                 "role": role.replace("_", " "),
+                "chosen": index == result.chosen[1] and role == result.chosen[0],
                 "description": describe_changes(result, index),
+                "changes": plain_changes(result, index),
                 "cost": result.stats[index].cost_mean,
                 "means": result.stats[index].means,
                 "share": result.stats[index].share if inputs.targets else None,
@@ -663,7 +742,15 @@ def markdown_context(
             }
             for role, index in result.named_plans.items()
         ],
-        "figures": [{"metric": metric, "file": name} for metric, name in figures.items()],
+        "figures": [
+            {
+                "metric": metric,
+                "file": name,
+                "label": metric.replace("_", " "),
+                "src": _inline(images.get(metric)) if images is not None else None,
+            }
+            for metric, name in figures.items()
+        ],
         "unit_costs": [
             {
                 "name": name.replace("_", " "),
@@ -677,7 +764,17 @@ def markdown_context(
         },
         "posterior": None
         if posterior is None
-        else {"source": posterior.source, "particles": posterior.n, "ess": posterior.effective_sample_size},
+        else {
+            "source": posterior.source,
+            "particles": posterior.n,
+            "ess": posterior.effective_sample_size,
+            "effective_sample_size": posterior.effective_sample_size,
+            "embedded_default": posterior.source == DEFAULT_POSTERIOR_SOURCE,
+            "targets": posterior.meta.get("targets"),
+            "parameters": len(posterior.parameters),
+            "few": _few_particles(posterior.effective_sample_size),
+        },
+        "no_posterior": "the mechanism strengths are the scenario's point values (--no-posterior)",
         "runs": result.runs,
         "seconds": result.seconds,
         "dropped": list(inputs.space.dropped),
@@ -685,6 +782,69 @@ def markdown_context(
         "command": command,
         "site_text": (site.text or "# (site file text not kept)").rstrip(),
         "costs_text": costs.text.rstrip(),
+    }
+
+
+def _few_particles(effective_sample_size: float) -> bool:
+    """Whether a posterior has fewer effective particles than the calibration report calls enough."""
+    from peersim.uncertainty import FEW_EFFECTIVE_PARTICLES
+
+    return effective_sample_size < FEW_EFFECTIVE_PARTICLES
+
+
+def _inline(image: Figure | Path | bytes | None) -> str | None:
+    return None if image is None else data_uri(image)
+
+
+HEADLINE_VERDICT: dict[str, str] = {
+    "feasible": "Recommended plan: the cheapest that meets the targets{within}",
+    "best_within_budget": "Recommended plan: the best expected {metric} within the budget",
+    "no_recommendation": "No targets or budget given: the prediction for the site as given",
+    "infeasible_budget": "No plan within the budget meets the targets; the cheapest that does is shown",
+    "infeasible_targets": "No plan in the lever grid meets the targets; the one most likely to is shown",
+    "no_budget_plan": "No plan in the lever grid fits the budget; the cheapest is shown",
+}
+"""The answer's first sentence by search status (the HTML report's headline)."""
+
+
+def _headline(result: PlanResult) -> dict[str, Any]:
+    """Return the answer as figures: the plan put forward (:attr:`PlanResult.chosen`), cost and chances."""
+    inputs = result.inputs
+    role, index = result.chosen
+    chosen, given = result.stats[index], result.stats[result.current]
+    metric, _ = inputs.rank_metric
+    within = f" within the budget of {money(inputs.budget, inputs.costs.currency)}" if inputs.budget else ""
+    return {
+        "answered": result.answered,
+        "status": result.search.status,
+        "verdict": HEADLINE_VERDICT[result.search.status].format(within=within, metric=metric),
+        "role": ROLE_TEXT[role],
+        "is_current": index == result.current,
+        "changes": plain_changes(result, index),
+        "cost": chosen.cost_mean,
+        "cost_hi": chosen.cost_hi,
+        "current_cost": given.cost_mean,
+        "difference": chosen.cost_mean - given.cost_mean,
+        "n": chosen.n,
+        "successes": chosen.successes,
+        "share": chosen.share if inputs.targets else None,
+        "lower": chosen.lower if inputs.targets else None,
+        "current_share": given.share if inputs.targets else None,
+        "target_shares": [
+            {
+                "text": t.text,
+                "share": chosen.target_shares.get(t.text),
+                "current": given.target_shares.get(t.text),
+            }
+            for t in inputs.targets
+        ],
+        "means": {
+            k: chosen.means[k] for k in ("engagement_rate", "fidelity_index", "readmissions_averted_per_100")
+        },
+        "current_means": {
+            k: given.means[k] for k in ("engagement_rate", "fidelity_index", "readmissions_averted_per_100")
+        },
+        "over_budget": result.current_over_budget,
     }
 
 
@@ -698,12 +858,17 @@ ROLE_TEXT: dict[str, str] = {
 """How the report names each role of :attr:`~peersim.planning.result.PlanResult.named_plans`."""
 
 
-def _plan_heading(result: PlanResult, role: str, index: int) -> str:
-    """Name a plan by its role and its changes from the site as given (or as the site as given)."""
+def _role_text(result: PlanResult, role: str, index: int) -> str:
+    """Name a plan by its role (:data:`ROLE_TEXT`), e.g. ``the recommended plan``."""
     if index == result.current:
         return ROLE_TEXT["current"]
-    text = ROLE_TEXT[role] if role != "best_overall" or result.inputs.targets else "the cheapest plan"
-    return f"{text} ({describe_changes(result, index)})"
+    return ROLE_TEXT[role] if role != "best_overall" or result.inputs.targets else "the cheapest plan"
+
+
+def _plan_heading(result: PlanResult, role: str, index: int) -> str:
+    """Name a plan by its role and its changes from the site as given (or as the site as given)."""
+    text = _role_text(result, role, index)
+    return text if index == result.current else f"{text} ({describe_changes(result, index)})"
 
 
 def _year_plans(result: PlanResult) -> list[tuple[str, int]]:
@@ -738,6 +903,11 @@ def _ranking_context(steps: Sequence[LeverStep]) -> list[dict[str, Any]]:
             {
                 "rank": str(rank) if step.ranked else "-",
                 "step": f"{step.label} {lever_text(step.before)} -> {lever_text(step.after)}",
+                "change": {
+                    "lever": step.label,
+                    "from": plain_value(step.before),
+                    "to": plain_value(step.after),
+                },
                 "cost": step.delta_cost,
                 "gain": (step.gain, step.gain_lo, step.gain_hi),
                 "per": (step.per_10k, step.per_10k_lo, step.per_10k_hi) if step.ranked else None,
@@ -756,7 +926,7 @@ def _ranking_context(steps: Sequence[LeverStep]) -> list[dict[str, Any]]:
 def write_plan_outputs(
     out: OutputDirectory, result: PlanResult, document: dict[str, Any], command: str | None = None
 ) -> list[Path]:
-    """Write a plan's tables, JSON document, frontier figures and Markdown report into ``out``.
+    """Write a plan's tables, JSON document, frontier figures and reports (HTML and Markdown) into ``out``.
 
     Parameters
     ----------
@@ -813,6 +983,7 @@ def write_plan_files(
         write_text(out.file("plan.json"), json.dumps(document, indent=2, allow_nan=False) + "\n"),
     ]
     targets = {t.metric: t.value for t in inputs.targets}
+    images: dict[str, Path] = {}
     for metric, name in PLAN_FIGURES.items():
         figure = frontier_figure(
             result.frontier,
@@ -824,8 +995,12 @@ def write_plan_files(
             inputs.costs.currency,
             title=f"{inputs.site.site.name}: yearly cost against {metric.replace('_', ' ')}",
         )
-        written.append(save_figure(figure, out.file(name)))
-    written.append(write_text(out.file("plan.md"), plan_markdown(result, PLAN_FIGURES, command)))
+        images[metric] = save_figure(figure, out.file(name))
+        written.append(images[metric])
+    # One context for both reports: the Markdown links the figure files, the page inlines them.
+    context = plan_context(result, PLAN_FIGURES, command, images)
+    written.append(write_text(out.file("plan.md"), render(TEMPLATE, **context)))
+    written.append(write_text(out.file("report.html"), render_html(HTML_TEMPLATE, context)))
     return written
 
 

@@ -296,8 +296,19 @@ def parse_factors(text: str, scenario: Scenario, source: str = "<factors>") -> F
 
 def factors_from_dict(data: dict[str, Any], scenario: Scenario, source: str = "<factors>") -> FactorSpace:
     """Validate plain data shaped like a factors file and build it against ``scenario``."""
+    return build_space(validate_factors_file(data, source), scenario, source)
+
+
+def validate_factors_file(data: dict[str, Any], source: str = "<factors>") -> FactorsFile:
+    """Validate plain data shaped like a factors file (keys and types; names and bounds come later).
+
+    Raises
+    ------
+    FactorsError
+        Listing every problem found, each with its key path.
+    """
     try:
-        parsed = FactorsFile.model_validate(data)
+        return FactorsFile.model_validate(data)
     except ValidationError as error:
         raise humanise(
             error,
@@ -308,7 +319,6 @@ def factors_from_dict(data: dict[str, Any], scenario: Scenario, source: str = "<
             trim=_file_path,
             error_class=FactorsError,
         ) from None
-    return build_space(parsed, scenario, source)
 
 
 def build_space(parsed: FactorsFile, scenario: Scenario, source: str = "<factors>") -> FactorSpace:

@@ -4,7 +4,9 @@ The kinds, and the top-level keys that tell them apart (:data:`MARKERS`):
 
 * ``scenario`` (``peersim run``, ``compare``, ``plan``'s site): ``[[sites]]``;
 * ``costs`` (``peersim plan --costs``): ``[unit_costs]``;
-* ``factors`` (``peersim sensitivity``): ``[[factors]]``;
+* ``factors`` (``peersim sensitivity`` and ``peersim discover``): ``[[factors]]``; a file
+  naming a factor only discovery takes (``geography``) is checked as ``peersim discover``
+  reads it, against the site given (one site in service mode) or the packaged example site;
 * ``targets`` (``peersim calibrate`` and ``ppc``): ``[[targets]]``;
 * ``trial`` (``peersim trials``: a registry study's ``observed.toml``): ``[[outcomes]]``,
   checked with the ``scenario.toml`` beside it when there is one, as the registry
@@ -30,11 +32,13 @@ from typing import Literal
 from peersim.calibration.inputs import bind_targets, build_priors, load_targets, study_scenario
 from peersim.core.scenario import Scenario
 from peersim.core.scenario_files import default_scenario, load_scenario
+from peersim.discovery.inputs import default_site, discovery_only
+from peersim.discovery.inputs import parse_factors as parse_discovery_factors
 from peersim.errors import PeersimInputError, ScenarioError
 from peersim.io.files import existing_file, parse_toml, read_text_file
 from peersim.planning.inputs import PlanningSite, load_costs, load_planning_site
 from peersim.planning.levers import lever_space
-from peersim.sensitivity.inputs import load_factors
+from peersim.sensitivity.inputs import FactorsError, load_factors
 from peersim.trials.inputs import OBSERVED_FILE, SCENARIO_FILE, load_observed, load_study
 from peersim.uncertainty import load_posterior
 
@@ -274,6 +278,15 @@ def _costs(path: Path, against: _Against) -> str:
 
 
 def _factors(path: Path, against: _Against) -> str:
+    # A file naming a factor only `peersim discover` takes (geography) is checked as discover reads it.
+    text = read_text_file(path, FactorsError)
+    if discovery_only(parse_toml(text, str(path), FactorsError)):
+        site = against.site if against.site is not None else default_site()
+        space = parse_discovery_factors(text, site, source=str(path))
+        return (
+            f"valid factors file for peersim discover: {len(space.factors)} factor(s) "
+            f"({', '.join(space.labels)}), checked against site {site.site.name!r} ({site.source})"
+        )
     space = load_factors(path, against.scenario)
     return (
         f"valid factors file: {len(space.factors)} factor(s) ({', '.join(space.labels)}), "

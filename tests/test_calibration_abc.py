@@ -78,13 +78,15 @@ def problem(synthetic: dict[str, Any]) -> CalibrationProblem:
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # pyabc forks
 def test_known_answer_recovery(problem: CalibrationProblem, tmp_path: Path) -> None:
-    settings = CalibrationSettings(population=50, generations=3, replicates=1, seed=1, jobs=2)
+    settings = CalibrationSettings(population=50, generations=3, replicates=1, seed=1, jobs=1)
     outcome = run_abc(problem, settings, tmp_path / "history.db")
     table = identifiability(outcome.posterior, problem.priors).set_index("parameter")
     for name, true in TRUTH.items():
         row = table.loc[name]
-        # Seen (seed 1, 2 processes): p_attend_base [0.65, 0.94] ratio 0.45;
-        # p_readmit_12m_usual_care [0.34, 0.53] ratio 0.53; ESS 45 of 50.
+        # Seen (seed 1, one process, so exactly reproducible): p_attend_base [0.60, 0.89] ratio 0.47;
+        # p_readmit_12m_usual_care [0.35, 0.50] ratio 0.39. With 2 processes pyabc's multicore sampler
+        # is not reproducible and the ratio wandered up to 0.80 in a CI run; multicore sampling is
+        # covered by the interrupt and progress tests.
         assert row["posterior_q05"] <= true <= row["posterior_q95"], (name, true, dict(row))
         assert row["spread_ratio"] < 0.8, (name, dict(row))
     assert outcome.generations == 3

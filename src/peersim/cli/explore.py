@@ -44,9 +44,10 @@ def command(
     browser is opened, open the URL printed). The sidebar shows the site's
     context and levers; "Run" compares the draft with the plan on common random
     numbers, each replicate drawing its mechanism strengths from the shipped
-    posterior, and shows partial results as replicates finish. "Save plan"
-    downloads the draft as a scenario TOML file, "Report" the comparison as
-    one HTML file. Stop with Ctrl-C.
+    posterior, and shows partial results as replicates finish; "Where it
+    fails" runs scenario discovery around the draft, and "Model" steps one
+    run week by week. "Save plan" downloads the draft as a scenario TOML file,
+    "Report" the comparison as one HTML file. Stop with Ctrl-C.
     """
     try:
         import solara  # noqa: F401 - only to tell whether the extra is installed

@@ -61,6 +61,8 @@ FEW_EFFECTIVE_PARTICLES = 50
 """Effective sample size below which reports warn that a posterior's summaries are rough."""
 DEFAULT_POSTERIOR_RESOURCE = "default_posterior.parquet"
 """Packaged posterior calibrated on the default targets (approximate published figures)."""
+DEFAULT_POSTERIOR_SOURCE = f"<embedded {DEFAULT_POSTERIOR_RESOURCE}>"
+"""How the packaged posterior names its source."""
 
 METADATA_KEY = b"peersim.posterior"
 FORMAT_VERSION = 1
@@ -244,7 +246,7 @@ class Posterior:
         """JSON-ready record of which posterior is used (for run and compare outputs)."""
         record: dict[str, Any] = {
             "source": self.source,
-            "embedded_default": self.source == f"<embedded {DEFAULT_POSTERIOR_RESOURCE}>",
+            "embedded_default": self.source == DEFAULT_POSTERIOR_SOURCE,
             "particles": self.n,
             "effective_sample_size": round(self.effective_sample_size, 1),
             "parameters": self.parameters,
@@ -361,7 +363,7 @@ def load_posterior(path: str | Path) -> Posterior:
 def default_posterior() -> Posterior:
     """Return the packaged posterior, calibrated on the default targets (approximate figures)."""
     data = resources.files("peersim.data").joinpath(DEFAULT_POSTERIOR_RESOURCE).read_bytes()
-    return _from_bytes(data, f"<embedded {DEFAULT_POSTERIOR_RESOURCE}>")
+    return _from_bytes(data, DEFAULT_POSTERIOR_SOURCE)
 
 
 def _from_bytes(data: bytes, source: str) -> Posterior:

@@ -130,14 +130,6 @@ class Explorer:
         return "".join(self.stderr[-30:])
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _drain(stream: Any, lines: list[str], ready: threading.Event, found: list[str]) -> None:
     for line in stream:
         lines.append(line)
@@ -178,7 +170,9 @@ def explorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Explorer]:
     Raises (fails the tests) if it prints no ready line or does not answer within :data:`START_SECONDS`,
     and, at the end, if any process of its group outlives Ctrl-C.
     """
-    port = _free_port()
+    from peersim.explore.server import free_port
+
+    port = free_port()
     env = {**command_env(), "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false"}
     start = time.monotonic()
     process = subprocess.Popen(

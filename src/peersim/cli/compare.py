@@ -179,43 +179,22 @@ TABLE_COLUMNS = [
 """Columns of :func:`comparison_table`: the predictive interval, the primary answer, first."""
 
 
-YEAR_METRICS_SHOWN: tuple[str, ...] = (
-    "engagement_rate",
-    "unmet_demand",
-    "fidelity_index",
-    "readmission_rate_intervention",
-    "readmissions_averted",
-    "vacant_post_weeks",
-)
-"""Metrics of the by-year table of a comparison (``compare.json`` has every one of the ``years`` table)."""
-GROUP_METRICS_SHOWN: tuple[str, ...] = (
-    "engagement_rate",
-    "unmet_demand",
-    "readmission_rate_intervention",
-    "readmissions_averted",
-)
-"""Metrics of the by-group table of a comparison (``compare.json`` has every one of the ``groups`` table)."""
-BREAKDOWN_COUNTS = frozenset(
-    {"participants", "readmissions_averted", "vacant_post_weeks", "peer_worker_leavers"}
-)
-"""Metrics of the by-year and by-group tables that are counts (one decimal)."""
-
-
 def print_breakdowns(years: pd.DataFrame | None, groups: pd.DataFrame | None, label: str) -> None:
     """Print one what-if's differences by service year (with several years of admissions) and by group."""
     from peersim.core.results import GROUPS
+    from peersim.ensemble.compare import BREAKDOWN_SHOWN
 
     if years is not None:
         shown = admission_years(years, label)
         if len(shown) > 1:
             columns: dict[str, Any] = {f"year {year}": year for year in shown}
-            table = breakdown_table(years, label, "year", YEAR_METRICS_SHOWN, columns)
+            table = breakdown_table(years, label, "year", BREAKDOWN_SHOWN["years"], columns)
             # Titles are echoed, not given to the table, which would wrap them at its own width.
             typer.echo("\n" + BREAKDOWN_TITLE.format(what="service year with admissions"))
             print_table(table, right=list(columns))
     if groups is not None:
         columns = {group: group for group in GROUPS}
-        table = breakdown_table(groups, label, "group", GROUP_METRICS_SHOWN, columns)
+        table = breakdown_table(groups, label, "group", BREAKDOWN_SHOWN["groups"], columns)
         typer.echo("\n" + BREAKDOWN_TITLE.format(what="diagnostic group"))
         print_table(table, right=list(columns))
 
@@ -239,11 +218,13 @@ def breakdown_table(
     """
     import pandas as pd
 
+    from peersim.ensemble.compare import COUNT_COLUMNS
+
     rows = frame[frame["comparison"] == label]
     lookup = {(getattr(r, key), r.metric): r for r in rows.itertuples(index=False)}
     records = []
     for metric in metrics:
-        count = metric in BREAKDOWN_COUNTS
+        count = metric in COUNT_COLUMNS
         record = {"metric": metric}
         for heading, value in columns.items():
             row = lookup.get((value, metric))

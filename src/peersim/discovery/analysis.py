@@ -467,7 +467,7 @@ def _qp(p_values: dict[str, Any], name: str) -> float | None:
     return max(sides) if sides else None
 
 
-def _trajectory(peeling: pd.DataFrame, scale: float = 1.0, runs: int | None = None) -> pd.DataFrame:
+def _trajectory(peeling: pd.DataFrame, scale: float, runs: int) -> pd.DataFrame:
     """PRIM's trajectory as a plain table; coverage a share of all misses (``scale``: this search's share)."""
     frame = pd.DataFrame(
         {
@@ -480,7 +480,7 @@ def _trajectory(peeling: pd.DataFrame, scale: float = 1.0, runs: int | None = No
         }
     )
     frame.attrs["scale"] = scale
-    frame.attrs["runs"] = int(peeling["n"].iloc[0]) if runs is None else runs
+    frame.attrs["runs"] = runs
     return frame
 
 
@@ -600,14 +600,10 @@ def condition(limit: Limit, factor: Factor | None) -> str:
     else:
         name = factor.label
     unit = unit_of(factor)
-    tail = f" {unit}" if unit else ""
-    if limit.low is not None and limit.high is not None:
-        if limit.low == limit.high:
-            return f"{name} = {number(limit.low)}{tail}"
-        return f"{name} is {number(limit.low)} to {number(limit.high)}{tail}"
-    if limit.low is not None:
-        return f"{name} ≥ {number(limit.low)}{tail}"
-    return f"{name} ≤ {number(limit.high if limit.high is not None else math.nan)}{tail}"
+    shown = limit_text(limit)
+    if limit.low is not None and limit.high is not None and limit.low != limit.high:
+        shown = f"is {shown}"  # "travel is 20 to 40 min one way"
+    return f"{name} {shown} {unit}" if unit else f"{name} {shown}"
 
 
 def limit_text(limit: Limit) -> str:
@@ -649,7 +645,3 @@ def box_sentence(box: Box, space: FactorSpace, target: Target) -> str:
         f"{miss_phrase(target)} in {box.density:.0%} of runs{earlier} where {where} "
         f"({box.n} runs; {box.coverage:.0%} of all misses)"
     )
-
-
-def _with_sentence(box: Box, space: FactorSpace, target: Target) -> Box:
-    return replace(box, sentence=box_sentence(box, space, target))

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from peersim.core.streams import Seed, as_seed_sequence
+from peersim.core.streams import Seed, as_seed_sequence, child_sequence
 from peersim.errors import PeersimInputError
-from peersim.sensitivity.inputs import DUMMY, FactorSpace
+from peersim.sensitivity.inputs import FactorSpace
 
 SAMPLER_KEY = 2**30 + 21
 """Spawn key, under the base seed, of the Latin hypercube's random numbers."""
@@ -76,11 +76,6 @@ class Design:
         """Number of design points."""
         return int(self.values.shape[0])
 
-    @property
-    def names(self) -> list[str]:
-        """Factor labels, then the dummy."""
-        return [*self.space.labels, DUMMY]
-
 
 def check_n(n: int) -> int:
     """Return ``n`` if it is a usable number of design points.
@@ -113,7 +108,7 @@ def make_design(space: FactorSpace, n: int, seed: int = 0) -> Design:
 
     check_n(n)
     d = len(space.factors) + 1
-    rng = np.random.default_rng(_child(seed, SAMPLER_KEY))
+    rng = np.random.default_rng(child_sequence(as_seed_sequence(seed), SAMPLER_KEY))
     unit = qmc.LatinHypercube(d, scramble=True, rng=rng).random(n)
     bounds = np.array([f.sample_bounds for f in space.factors], dtype=float).reshape(-1, 2)
     sampled = bounds[:, 0] + unit[:, :-1] * (bounds[:, 1] - bounds[:, 0])
@@ -122,10 +117,4 @@ def make_design(space: FactorSpace, n: int, seed: int = 0) -> Design:
 
 def run_seed(seed: Seed, point: int, replicate: int) -> np.random.SeedSequence:
     """Seed of replicate ``replicate`` at design point ``point``: child ``(RUNS_KEY, point, replicate)``."""
-    root = as_seed_sequence(seed)
-    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, RUNS_KEY, point, replicate))
-
-
-def _child(seed: Seed, key: int) -> np.random.SeedSequence:
-    root = as_seed_sequence(seed)
-    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, key))
+    return child_sequence(as_seed_sequence(seed), RUNS_KEY, point, replicate)

@@ -66,10 +66,8 @@ from peersim.io.inputs import problems_error
 from peersim.planning.inputs import (
     DEFAULT_SITE_RESOURCE,
     PlanningSite,
-    Target,
     default_site,
     load_site,
-    parse_target,
     planning_site,
 )
 from peersim.sensitivity.inputs import (
@@ -83,8 +81,11 @@ from peersim.sensitivity.inputs import (
     FactorSpace,
     _build_entry,
     _check_labels_and_overlaps,
+    _site_value,
+    extreme_points,
     validate_factors_file,
 )
+from peersim.sensitivity.inputs import valid_names as sensitivity_names
 
 __all__ = [
     "CATEGORIES",
@@ -101,7 +102,6 @@ __all__ = [
     "discovery_only",
     "load_factors",
     "load_site",
-    "parse_discovery_target",
     "parse_factors",
     "scenario_at",
 ]
@@ -303,12 +303,8 @@ def scenario_at(
                 level = GEOGRAPHY_LEVELS[int(value)]
                 table[GEOGRAPHY] = level
                 table["travel_minutes_one_way"] = DEFAULT_TRAVEL_MINUTES[level]
-            elif factor.name == HOST:
-                table[HOST] = HOST_LEVELS[int(value)]
-            elif factor.kind == "integer":
-                table[factor.name] = int(value)
             else:
-                table[factor.name] = float(value)
+                table[factor.name] = _site_value(factor, value)
     if mechanisms:
         data["mechanisms"] = mechanisms
     return scenario_from_dict(data, source=source)
@@ -316,14 +312,7 @@ def scenario_at(
 
 def _check_extremes(site: PlanningSite, space: FactorSpace, source: str) -> None:
     """Refuse factors whose bounds make the site invalid (e.g. no supervisor hours), as sensitivity does."""
-    mid = tuple(f.value(0.5 * (f.low + f.high)) for f in space.factors)
-    checks: list[tuple[str, tuple[float, ...]]] = []
-    for i, factor in enumerate(space.factors):
-        for end, value in (("low", factor.low), ("high", factor.high)):
-            checks.append((f"{factor.label} at its {end} bound {value:g}", (*mid[:i], value, *mid[i + 1 :])))
-    checks.append(("all factors at their low bounds", tuple(f.low for f in space.factors)))
-    checks.append(("all factors at their high bounds", tuple(f.high for f in space.factors)))
-    for what, values in checks:
+    for what, values in extreme_points(space):
         try:
             scenario_at(site, space, values, source="scenario")
         except PeersimInputError as error:
@@ -335,22 +324,5 @@ def _check_extremes(site: PlanningSite, space: FactorSpace, source: str) -> None
 
 def valid_names() -> list[str]:
     """Names a discovery factor may vary: those of sensitivity analysis, and ``geography``."""
-    from peersim.sensitivity.inputs import valid_names as sensitivity_names
-
     names = sensitivity_names()
     return [*names[: names.index(HOST) + 1], GEOGRAPHY, *names[names.index(HOST) + 1 :]]
-
-
-# --------------------------------------------------------------------------- target
-
-
-def parse_discovery_target(target: str | Target) -> Target:
-    """Return ``target`` parsed (``METRIC>=VALUE`` or ``METRIC<=VALUE``), or as given if already a Target.
-
-    Raises
-    ------
-    PeersimInputError
-        For a malformed target, another operator, a value out of the metric's
-        range, or an unknown metric (the message lists the valid ones).
-    """
-    return target if isinstance(target, Target) else parse_target(target)

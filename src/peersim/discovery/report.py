@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,6 @@ CHOICE_TEXT = (
     "set aside and the search repeats on the rest"
 )
 """How the boxes were chosen, in a sentence (for the JSON and the report)."""
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def box_record(box: Box) -> dict[str, Any]:
@@ -106,7 +99,7 @@ def discovery_json(result: DiscoveryResult) -> dict[str, Any]:
         "runs": result.runs,
         "runs_failed": len(result.failures),
         "misses": result.misses,
-        "miss_share": _plain(round(result.miss_share, 6)) if result.runs else None,
+        "miss_share": round(result.miss_share, 6) if result.runs else None,
         "seed": inputs.seed,
         "posterior": posterior_record(result),
         "n": inputs.n,

@@ -40,7 +40,6 @@ from peersim.discovery.inputs import (
     categories_of,
     load_factors,
     load_site,
-    parse_discovery_target,
 )
 from peersim.discovery.report import discovery_json, write_discovery_outputs
 from peersim.discovery.result import (
@@ -55,7 +54,7 @@ from peersim.executor import Backend, Executor, LocalExecutor, Progress, executo
 from peersim.io.estimates import Workload
 from peersim.io.files import OutputDirectory
 from peersim.io.provenance import package_version
-from peersim.planning.inputs import PlanningSite, Target
+from peersim.planning.inputs import PlanningSite, Target, parse_target
 from peersim.sensitivity.inputs import FactorSpace
 from peersim.simulation import estimated_seconds
 from peersim.uncertainty import Posterior, resolve_posterior
@@ -155,7 +154,7 @@ def prepare(
         raise PeersimInputError(f"`max_boxes` {max_boxes}: must be 1 to 10")
     if seed < 0:
         raise PeersimInputError(f"`seed` {seed}: must be 0 or more")
-    parsed = parse_discovery_target(target)
+    parsed = target if isinstance(target, Target) else parse_target(target)
     planning = load_site(site) if site is None or isinstance(site, (str, Path)) else as_planning_site(site)
     space = factors if isinstance(factors, FactorSpace) else load_factors(factors, planning)
     if isinstance(posterior, Posterior):

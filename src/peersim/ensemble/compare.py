@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from peersim.core.overrides import ScenarioSource
-from peersim.core.results import HIGHER_IS_BETTER, OVERALL
+from peersim.core.results import COUNT_METRICS, HIGHER_IS_BETTER, OVERALL
 from peersim.core.scenario import Scenario
 from peersim.ensemble.summary import SUMMARY_COLUMNS, TABLE_KEYS, GroupedValues, grouped_values
 from peersim.stats import PAIRED_COLUMNS, PAIRED_STATISTICS, paired_summary
@@ -96,6 +96,23 @@ BREAKDOWN_HIGHER_IS_BETTER: dict[str, bool | None] = {
 }
 """Direction of each metric of the ``years`` and ``groups`` tables: the headline metrics' own, and
 fewer leavers and fewer vacant post-weeks are better (staff kept, posts held)."""
+
+BREAKDOWN_SHOWN: dict[str, tuple[str, ...]] = {
+    "years": (
+        "engagement_rate",
+        "unmet_demand",
+        "fidelity_index",
+        "readmission_rate_intervention",
+        "readmissions_averted",
+        "vacant_post_weeks",
+    ),
+    "groups": ("engagement_rate", "unmet_demand", "readmission_rate_intervention", "readmissions_averted"),
+}
+"""Metrics a comparison shows by service year and by diagnostic group, in the terminal and in
+``report.html`` (``compare.json`` holds every one of the ``years`` and ``groups`` tables)."""
+
+COUNT_COLUMNS = COUNT_METRICS | {"vacant_post_weeks", "peer_worker_leavers", "ward_staff_leavers"}
+"""Metrics of the ``metrics``, ``years`` and ``groups`` tables that are counts (shown with one decimal)."""
 
 P_BENEFIT_TEXT = (
     "P(benefit): share of paired replicates in which the what-if is better than the base by "

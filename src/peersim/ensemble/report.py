@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from peersim.core.results import METRICS
+from peersim.ensemble.compare import BREAKDOWN_SHOWN, COUNT_COLUMNS
 from peersim.ensemble.figures import (
     TRAJECTORY_METRICS,
     forest_figure,
@@ -166,30 +167,6 @@ HEADLINE_METRICS: dict[str, str] = {
     "vacancy_weeks": "Vacant peer worker post-weeks",
 }
 """Metrics the answer of a comparison's report leads with, in plain words (the evidence shows all)."""
-BREAKDOWN_METRICS: dict[str, tuple[str, ...]] = {
-    "years": (
-        "engagement_rate",
-        "unmet_demand",
-        "fidelity_index",
-        "readmission_rate_intervention",
-        "readmissions_averted",
-        "vacant_post_weeks",
-    ),
-    "groups": ("engagement_rate", "unmet_demand", "readmission_rate_intervention", "readmissions_averted"),
-}
-"""Metrics the report shows by service year and by diagnostic group (``compare.json`` holds them all)."""
-COUNTS = frozenset(
-    {
-        "participants",
-        "vacancy_weeks",
-        "supervision_sessions",
-        "readmissions_averted",
-        "vacant_post_weeks",
-        "peer_worker_leavers",
-        "ward_staff_leavers",
-    }
-)
-"""Metrics shown with one decimal (counts); the rest with three."""
 CLEAR_SHARE = 0.8
 """Share of paired runs in which a what-if must be better (or worse) for the report to call it so."""
 
@@ -237,12 +214,11 @@ def _reading(entry: Mapping[str, Any]) -> tuple[str, str]:
 
 def _row(metric: str, entry: Mapping[str, Any], label: str | None = None) -> dict[str, Any]:
     """One metric's paired statistics as the page shows them (text), with its reading."""
-    count = metric in COUNTS
+    count = metric in COUNT_COLUMNS
     reading, verdict = _reading(entry)
     return {
         "metric": metric,
         "label": label or metric,
-        "description": METRICS.get(metric, ""),
         "base": _number(entry["base"], count),
         "whatif": _number(entry["whatif"], count),
         "difference": _number(entry["difference"], count, True),
@@ -262,7 +238,7 @@ def _breakdown(
     """Metrics down, ``keys`` (years or groups) across; a cell: the difference and its predictive interval."""
     rows = []
     for metric in metrics:
-        count = metric in COUNTS
+        count = metric in COUNT_COLUMNS
         cells = []
         for key in keys:
             entry = table.get(key, {}).get(metric)
@@ -345,10 +321,8 @@ def comparison_context(document: Mapping[str, Any], out: Path | None = None) -> 
                 ],
                 "overall": [_row(m, overall[m]) for m in METRICS if m in overall],
                 "sites": sites if len(sites) > 1 else {},
-                "years": _breakdown(years, admitted, BREAKDOWN_METRICS["years"])
-                if len(admitted) > 1
-                else None,
-                "groups": _breakdown(groups, list(groups), BREAKDOWN_METRICS["groups"]) if groups else None,
+                "years": _breakdown(years, admitted, BREAKDOWN_SHOWN["years"]) if len(admitted) > 1 else None,
+                "groups": _breakdown(groups, list(groups), BREAKDOWN_SHOWN["groups"]) if groups else None,
             }
         )
     posterior = document.get("posterior")

@@ -287,9 +287,7 @@ def run_ensemble(
             outcome.held = len(store.completed())
             outcome.written = write_store_summary(store, outcome.summary, outcome.years, outcome.groups)
         except KeyboardInterrupt:  # every replicate is kept; only the summary files are missing
-            with sigint_ignored():
-                kept = replicates - _missing(store, replicates)
-            raise Interrupted(kept, replicates, "replicate(s)", resume) from None
+            raise _interrupted([store], replicates, resume) from None
     else:
         outcome.summary, outcome.years, outcome.groups = (
             summarise(memory.read(table, replicates=replicates), TABLE_KEYS[table])
@@ -470,9 +468,7 @@ def compare(
 
             outcome.written = write_comparison(out, outcome.differences, document, base.scenario.name)
         except KeyboardInterrupt:  # every pair is kept in the stores; only the comparison files are missing
-            with sigint_ignored():
-                kept = min(replicates - _missing(sink, replicates) for sink in sinks)
-            raise Interrupted(kept, replicates, "replicate(s)", resume) from None
+            raise _interrupted(sinks, replicates, resume) from None
     return outcome
 
 
@@ -615,9 +611,14 @@ def _run_jobs(
         with executor_for(executor, work) as pool, progress(label, pending) as advance:
             return run_ensembles(jobs, seed, replicates, pool, on_progress=advance, runner=runner)
     except KeyboardInterrupt:  # the executor has stopped its workers; what finished is in the sinks
-        with sigint_ignored():  # a second Ctrl-C must not cut the count short
-            kept = min(replicates - _missing(job.sink, replicates) for job in jobs)
-        raise Interrupted(kept, replicates, "replicate(s)", resume) from None
+        raise _interrupted([job.sink for job in jobs], replicates, resume) from None
+
+
+def _interrupted(sinks: Sequence[ResultSink], replicates: int, resume: str | None) -> Interrupted:
+    """Build the error for a Ctrl-C: the replicates every one of ``sinks`` kept, and how to resume."""
+    with sigint_ignored():  # a second Ctrl-C must not cut the count short
+        kept = min(replicates - _missing(sink, replicates) for sink in sinks)
+    return Interrupted(kept, replicates, "replicate(s)", resume)
 
 
 def _missing(sink: ResultSink, replicates: int) -> int:

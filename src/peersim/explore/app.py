@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from html import escape
 
 import solara
 import solara.lab
@@ -27,6 +28,7 @@ from peersim.discovery.result import DiscoveryResult
 from peersim.explore.failures import POINTS, boxes_table, find_failures
 from peersim.explore.figures import bands_figure
 from peersim.explore.inputs import (
+    MAX_REPLICATES,
     Draft,
     ExploreInputs,
     FormError,
@@ -43,6 +45,7 @@ from peersim.explore.present import (
     differences_html,
     groups_table,
     progress_text,
+    table_html,
     years_table,
 )
 from peersim.explore.report import draft_toml, report_html
@@ -154,7 +157,7 @@ def _short(message: str | None) -> str | bool:
 
 
 RUN_FIELDS: tuple[tuple[str, str, str | None], ...] = (
-    ("replicates", "replicates (paired)", "2 to 400; more: narrower intervals"),
+    ("replicates", "replicates (paired)", f"2 to {MAX_REPLICATES}; more: narrower intervals"),
     ("target", "target", "METRIC>=VALUE or METRIC<=VALUE"),
     ("seed", "seed", None),
 )
@@ -178,7 +181,8 @@ def RunField(name: str, label: str, hint: str | None, value: str, error: str | N
 def SiteContext(inputs: ExploreInputs) -> None:
     """Show the site's context: host, geography, travel, admissions."""
     rows = "".join(
-        f"<tr><td>{label}</td><td><b>{value}</b></td></tr>" for label, value in site_context(inputs)
+        f"<tr><td>{escape(label)}</td><td><b>{escape(value)}</b></td></tr>"
+        for label, value in site_context(inputs)
     )
     with solara.Card(f"Site: {inputs.site_name}", subtitle=inputs.site.source, margin=0):
         solara.HTML(tag="table", unsafe_innerHTML=rows, classes=["peersim-context"])
@@ -186,12 +190,16 @@ def SiteContext(inputs: ExploreInputs) -> None:
 
 @solara.component
 def Sidebar(
-    inputs: ExploreInputs, values: dict[str, str], draft: Draft | None, errors: dict[str, str]
+    inputs: ExploreInputs,
+    fields: list[LeverField],
+    values: dict[str, str],
+    draft: Draft | None,
+    errors: dict[str, str],
 ) -> None:
     """Context, levers, budget and target, and the buttons."""
     SiteContext(inputs)
     with solara.Card("Levers", subtitle="the draft; the plan is the site as given", margin=0):
-        for field in lever_fields(inputs):
+        for field in fields:
             LeverInput(field, values[field.name], errors.get(field.name))
     with solara.Card("Run", margin=0):
         for name, label, hint in RUN_FIELDS:
@@ -278,9 +286,7 @@ def Results(inputs: ExploreInputs, draft: Draft | None) -> None:
         "effect in one service lies (posterior draws and chance): the answer a planner should read. "
         "P(draft better) is the share of paired replicates in which the draft does better."
     )
-    if (
-        view.n and not run_exploration.pending
-    ):  # drawn once a run ends: redrawing it each update slows the run
+    if view.n and not run_exploration.pending:  # drawn once: redrawing it each update slows the run
         solara.FigureMatplotlib(
             bands_figure(view, inputs.site_name), format="png", dependencies=[view.n, current.number]
         )
@@ -291,7 +297,7 @@ def Results(inputs: ExploreInputs, draft: Draft | None) -> None:
         solara.Markdown("#### By service year")
         solara.HTML(
             tag="div",
-            unsafe_innerHTML=years.to_html(index=False, border=0, classes="peersim-table"),
+            unsafe_innerHTML=table_html(years),
             classes=["peersim-years"],
         )
     groups = groups_table(view)
@@ -299,7 +305,7 @@ def Results(inputs: ExploreInputs, draft: Draft | None) -> None:
         with solara.Details("By diagnostic group"):
             solara.HTML(
                 tag="div",
-                unsafe_innerHTML=groups.to_html(index=False, border=0, classes="peersim-table"),
+                unsafe_innerHTML=table_html(groups),
                 classes=["peersim-groups"],
             )
 
@@ -342,8 +348,7 @@ def WhereItFails(inputs: ExploreInputs, draft: Draft | None) -> None:
             classes=["peersim-boxes"],
         )
     else:
-        table = boxes_table(result).to_html(index=False, border=0, classes="peersim-table")
-        solara.HTML(tag="div", unsafe_innerHTML=table, classes=["peersim-boxes"])
+        solara.HTML(tag="div", unsafe_innerHTML=table_html(boxes_table(result)), classes=["peersim-boxes"])
     misses = int((~result.table["met"]).sum())
     solara.Text(
         f"{misses} of {len(result.table)} runs missed {result.inputs.target.text}; {result.seconds:.1f} s."
@@ -359,7 +364,7 @@ def Page() -> None:
     inputs = solara.use_memo(current_inputs, dependencies=[])
     defaults = solara.use_memo(lambda: form_defaults(inputs), dependencies=[])
     values = {**defaults, **form.value}
-    values.update({k: v for k, v in form.value.items() if v})
+    fields = solara.use_memo(lambda: lever_fields(inputs), dependencies=[])
 
     def validate() -> tuple[Draft | None, dict[str, str]]:
         try:
@@ -371,7 +376,7 @@ def Page() -> None:
     solara.Title(f"peersim explorer: {inputs.site_name}")
     solara.Style(CSS)
     with solara.Sidebar():
-        Sidebar(inputs, values, draft, errors)
+        Sidebar(inputs, fields, values, draft, errors)
     for message in errors.values():
         solara.Error(message, classes=["peersim-error"])
     with solara.lab.Tabs(lazy=True):

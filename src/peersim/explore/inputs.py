@@ -19,6 +19,8 @@ from pathlib import Path
 from peersim.core.overrides import source_with_sets
 from peersim.core.parameters import SITE_PARAMS
 from peersim.core.scenario import Scenario
+from peersim.core.streams import MAX_SEED
+from peersim.discovery.inputs import DEFAULT_TARGET
 from peersim.errors import PeersimInputError
 from peersim.model.site_model import SITE_LEVERS
 from peersim.planning.inputs import (
@@ -48,8 +50,6 @@ DEFAULT_REPLICATES = 40
 """Replicate budget the form starts with."""
 MAX_REPLICATES = 400
 """Largest replicate budget the form accepts (each replicate runs the plan and the draft)."""
-DEFAULT_TARGET = "engagement_rate>=0.5"
-"""Target the form starts with."""
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,6 @@ class LeverField:
     options
         Values the costs file's ``[levers]`` table offers (with the site's own),
         empty when the costs file keeps the lever closed.
-    integer
-        Whether only whole numbers are valid.
     """
 
     name: str
@@ -143,7 +141,6 @@ class LeverField:
     high: float
     unit: str
     options: tuple[LeverValue, ...]
-    integer: bool
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -177,9 +174,7 @@ def lever_fields(inputs: ExploreInputs) -> list[LeverField]:
     fields = []
     for name in FORM_LEVERS:
         if name == "host":
-            fields.append(
-                LeverField(name, LEVER_LABELS[name], current[name], math.nan, math.nan, "", (), False)
-            )
+            fields.append(LeverField(name, LEVER_LABELS[name], current[name], math.nan, math.nan, "", ()))
             continue
         spec = SITE_PARAMS[name]
         fields.append(
@@ -191,7 +186,6 @@ def lever_fields(inputs: ExploreInputs) -> list[LeverField]:
                 spec.high,
                 spec.unit,
                 options.get(name, ()),
-                spec.integer,
             )
         )
     return fields
@@ -293,7 +287,7 @@ def read_form(inputs: ExploreInputs, form: Mapping[str, str]) -> Draft:
     replicates = _whole(
         form.get("replicates", ""), "replicates", DEFAULT_REPLICATES, 2, MAX_REPLICATES, messages
     )
-    seed = _whole(form.get("seed", ""), "seed", 0, 0, 2**32 - 1, messages)
+    seed = _whole(form.get("seed", ""), "seed", 0, 0, MAX_SEED, messages)
     target_text = form.get("target", "").strip() or DEFAULT_TARGET
     target = None
     try:

@@ -78,6 +78,11 @@ def differences_html(view: ExploreView, currency: str) -> str:
     )
 
 
+def table_html(table: pd.DataFrame) -> str:
+    """Return a table of texts as an HTML table for the page (escaped)."""
+    return table.to_html(index=False, escape=True, border=0, classes="peersim-table")
+
+
 def chance_text(chance: TargetChance) -> str:
     """``P(target met) = 0.83`` with its 95% Wilson interval."""
     if chance.n == 0:

@@ -51,8 +51,14 @@ DIFFERENCE_METRICS: dict[str, str] = {
 """Rows of the paired differences table, with their meaning."""
 MONEY: frozenset[str] = frozenset({"cost_total", "net_cost"})
 """Rows in the costs file's currency."""
-LOWER_IS_BETTER: frozenset[str] = frozenset({"cost_total", "net_cost"})
-"""Rows where less is better (besides the model's own :data:`~peersim.core.results.HIGHER_IS_BETTER`)."""
+DIRECTIONS: dict[str, bool | None] = {
+    **HIGHER_IS_BETTER,
+    "readmissions_averted_per_100": True,
+    "readmissions_averted_per_year": True,
+    "cost_total": False,
+    "net_cost": False,
+}
+"""Whether more is better, per row of the differences (the model's own, plus the planning rows)."""
 DIFFERENCE_COLUMNS: tuple[str, ...] = (
     "metric",
     "description",
@@ -127,14 +133,6 @@ class ExploreView:
         return self.n >= self.total
 
 
-def _direction(metric: str) -> bool | None:
-    if metric in LOWER_IS_BETTER:
-        return False
-    if metric in {"readmissions_averted_per_100", "readmissions_averted_per_year"}:
-        return True
-    return HIGHER_IS_BETTER.get(metric)
-
-
 def view_of(exploration: Exploration) -> ExploreView:
     """Summarise the pairs an exploration has finished (see :class:`ExploreView`).
 
@@ -152,7 +150,7 @@ def view_of(exploration: Exploration) -> ExploreView:
             a = frames[0][metric].to_numpy(dtype=float)
             b = frames[1][metric].to_numpy(dtype=float)
             base, whatif, mean, lo, hi, plo, phi, better, _harm, pairs = paired_summary(
-                a, b, _direction(metric)
+                a, b, DIRECTIONS.get(metric)
             )
         else:
             base = whatif = mean = lo = hi = plo = phi = better = math.nan

@@ -15,10 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
-from peersim.core.scenario import Scenario
 from peersim.executor import Backend, Executor, TaskFailure, executor_for
 from peersim.explore.evaluate import (
     ARMS,
@@ -29,15 +27,9 @@ from peersim.explore.evaluate import (
     run_explore_task,
 )
 from peersim.explore.inputs import Draft, ExploreInputs
-from peersim.planning.evaluate import (
-    OUTCOMES,
-    YEAR_OUTCOMES,
-    OutcomeStore,
-    PlanTaskOutput,
-    admission_years,
-)
-from peersim.planning.inputs import LeverValue
-from peersim.planning.levers import PlanSpec, plan_cost, plan_cost_by_year
+from peersim.planning.evaluate import OutcomeStore, failed_output
+from peersim.planning.levers import PlanSpec, plan_spec
+from peersim.simulation import estimated_seconds
 
 
 @dataclass
@@ -94,20 +86,6 @@ class Exploration:
             out.years[arm] = {j: self.store.years[arm][r] for j, r in enumerate(held)}
         return out
 
-    def failures(self) -> dict[tuple[str, int], str]:
-        """Failed runs by ``(arm, replicate)``, with their error."""
-        return {(ARMS[arm], index): error for (arm, index), error in self.store.failures.items()}
-
-
-def costed(inputs: ExploreInputs, index: int, levers: dict[str, LeverValue], scenario: Scenario) -> PlanSpec:
-    """Return the plan or draft as a costed :class:`~peersim.planning.levers.PlanSpec` (0 plan, 1 draft)."""
-    site = inputs.site
-    full = {**site.current, **levers}
-    host = str(site.current["host"])
-    horizon = site.service_years
-    cost = plan_cost(full, inputs.costs, host, horizon)
-    return PlanSpec(index, full, scenario, cost, plan_cost_by_year(full, inputs.costs, host, horizon))
-
 
 def explore_tasks(inputs: ExploreInputs, draft: Draft, batch: int = BATCH) -> list[ExploreTask]:
     """Return the tasks of a run: paired replicates ``0 .. replicates - 1`` in batches of ``batch``."""
@@ -156,13 +134,14 @@ def explore_run(
     """
     start = time.perf_counter()
     plan = inputs.site.scenario
+    site, costs = inputs.site, inputs.costs
     specs = (
-        costed(inputs, 0, dict(inputs.site.current), plan),
-        costed(inputs, 1, dict(draft.levers), draft.scenario),
+        plan_spec(0, site.current, plan, site, costs),
+        plan_spec(1, {**site.current, **draft.levers}, draft.scenario, site, costs),
     )
     exploration = Exploration(inputs, draft, specs)
     tasks = explore_tasks(inputs, draft)
-    work = 2 * draft.replicates * _run_seconds(draft)
+    work = 2 * draft.replicates * estimated_seconds(draft.scenario)
     with executor_for(executor, work) as pool:
         outcomes = pool.imap_unordered(run_explore_task, tasks)
         try:
@@ -182,26 +161,13 @@ def explore_run(
     return exploration
 
 
-def _run_seconds(draft: Draft) -> float:
-    from peersim.simulation import estimated_seconds
-
-    return estimated_seconds(draft.scenario)
-
-
 def _keep(exploration: Exploration, task: ExploreTask, outcome: ExploreOutput | TaskFailure) -> None:
     if isinstance(outcome, TaskFailure):
-        n = len(task.replicates)
-        failed = tuple(
-            PlanTaskOutput(
-                arm,
-                task.replicates,
-                np.full((n, len(OUTCOMES)), np.nan),
-                tuple((i, outcome.error) for i in task.replicates),
-                np.full((n, admission_years(scenario), len(YEAR_OUTCOMES)), np.nan),
-            )
+        plan, draft = (
+            failed_output(arm, task.replicates, scenario, outcome.error)
             for arm, scenario in enumerate((task.plan, task.draft))
         )
-        outcome = ExploreOutput(task.replicates, (failed[0], failed[1]), tuple(_no_rows() for _ in range(n)))
+        outcome = ExploreOutput(task.replicates, (plan, draft), tuple(_no_rows() for _ in task.replicates))
     for output in outcome.outputs:
         exploration.store.add(output)
     for row, index in enumerate(outcome.replicates):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peersim.io.provenance import package_version
-from peersim.io.templates import environment
+from peersim.io.templates import render
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -93,7 +93,7 @@ def render_html(template: str, context: Mapping[str, Any]) -> str:
     str
         The page: one self-contained HTML document.
     """
-    return environment().get_template(template).render({**page_defaults(), **context})
+    return render(template, **{**page_defaults(), **context})
 
 
 def external_references(html: str) -> list[str]:

@@ -197,10 +197,10 @@ class OutcomeTally:
         self.first_follow_up_week = int(self._close_sorted[0]) if close.size else None
         """Week the first participant's follow-up ends (readmission rates are NaN before), or ``None``."""
         self._closed_to = 0
+        """Participants followed up so far: the first ``_closed_to`` of ``_close_order``."""
         self._counts = np.zeros((6, self.years))
         """Per year: engaged, admitted (peer support arm); readmitted, followed up (peer
         support arm); readmitted, followed up (control)."""
-        self._followed_up = 0
         arm = np.where(p.offered, 3, 5) if usual_care is None else np.full(len(p), 3)
         self._follow_up_key = arm * self.years + self._cohort
         """Index into the flattened counts of each participant's followed-up cell (its
@@ -240,7 +240,6 @@ class OutcomeTally:
 
     def _count_followed_up(self, rows: np.ndarray) -> None:
         n = self.years
-        self._followed_up += rows.size
         key = self._follow_up_key[rows]
         readmitted = self._patients.readmitted[rows]
         if self._usual_care is None:
@@ -255,7 +254,7 @@ class OutcomeTally:
             metric: _ratio(sum(rows[2 * m]), sum(rows[2 * m + 1])) for m, metric in enumerate(OUTCOME_METRICS)
         }
         values["participants_offered"] = float(sum(rows[1]))
-        values["participants_followed_up"] = float(self._followed_up)
+        values["participants_followed_up"] = float(self._closed_to)
         for y, names in enumerate(self._year_columns):
             for m, name in enumerate(names):
                 values[name] = _ratio(rows[2 * m][y], rows[2 * m + 1][y])

@@ -10,7 +10,7 @@ every parameter is a number or a text that a slider or a sweep can set, and
 Reset rebuilds exactly the model that was asked for.
 
 Lever values go through the checks and messages of ``peersim run --set``
-(:func:`peersim.core.overrides.load_source`); a lever given here applies to every
+(:func:`peersim.core.overrides.load_source`; the file is read once); a lever given here applies to every
 site of the scenario.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
-from peersim.core.overrides import load_source
+from peersim.core.overrides import load_source, source_with_sets
 from peersim.core.parameters import SITE_PARAMS
 from peersim.core.scenario import Host, Scenario
 from peersim.core.streams import Seed
@@ -61,12 +61,12 @@ def site_scenario(
     """
     overrides = [sets] if isinstance(sets, str) else list(sets)
     changes = {key: value for key, value in (levers or {}).items() if value is not None}
-    if changes:
-        names = [site.name for site in load_source(_as_path(path), overrides).scenario.sites]
-        overrides += [
-            f"sites.{name}.{key}={_toml(value)}" for name in names for key, value in changes.items()
-        ]
-    return load_source(_as_path(path), overrides).scenario
+    loaded = load_source(_as_path(path), overrides)
+    if not changes:
+        return loaded.scenario
+    names = [site.name for site in loaded.scenario.sites]
+    overrides += [f"sites.{name}.{key}={_toml(value)}" for name in names for key, value in changes.items()]
+    return source_with_sets(loaded.text, loaded.source, overrides).scenario
 
 
 class SiteModel(PeerSupportModel):

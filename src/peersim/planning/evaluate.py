@@ -169,6 +169,18 @@ def year_outcomes(result: RunResult, scenario: Scenario) -> np.ndarray:
     return out
 
 
+def failed_output(plan: int, replicates: tuple[int, ...], scenario: Scenario, error: str) -> PlanTaskOutput:
+    """Return what a task lost as a whole (its worker killed) stands for: NaN outcomes, all failed."""
+    n = len(replicates)
+    return PlanTaskOutput(
+        plan,
+        replicates,
+        np.full((n, len(OUTCOMES)), np.nan),
+        tuple((i, error) for i in replicates),
+        np.full((n, admission_years(scenario), len(YEAR_OUTCOMES)), np.nan),
+    )
+
+
 def run_plan_task(task: PlanTask) -> PlanTaskOutput:
     """Run a task's replicates (module-level, so executors can send it to workers)."""
     values = np.full((len(task.replicates), len(OUTCOMES)), np.nan)
@@ -287,14 +299,7 @@ def evaluate(
     for index, outcome in executor.imap_unordered(run_plan_task, tasks):
         task = tasks[index]
         if isinstance(outcome, TaskFailure):
-            shape = (len(task.replicates), admission_years(task.scenario), len(YEAR_OUTCOMES))
-            outcome = PlanTaskOutput(
-                task.plan,
-                task.replicates,
-                np.full((len(task.replicates), len(OUTCOMES)), np.nan),
-                tuple((i, outcome.error) for i in task.replicates),
-                np.full(shape, np.nan),
-            )
+            outcome = failed_output(task.plan, task.replicates, task.scenario, outcome.error)
         store.add(outcome)
         if keep is not None:
             keep(outcome)

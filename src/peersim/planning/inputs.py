@@ -267,8 +267,11 @@ def load_planning_site(path: str | Path) -> PlanningSite:
         For a missing, malformed or invalid file (naming the file and the key
         path), several sites or trial mode.
     """
-    source = str(path)
-    text = read_text_file(path, ScenarioError)
+    return _planning_site_text(read_text_file(path, ScenarioError), str(path))
+
+
+def _planning_site_text(text: str, source: str) -> PlanningSite:
+    """Validate a site file's TOML ``text`` and check it can be planned for (:func:`planning_site`)."""
     data = parse_toml(text, source, ScenarioError)
     return planning_site(scenario_from_dict(data, source=source), data, source, text)
 
@@ -281,11 +284,7 @@ DEFAULT_SITE_SOURCE = f"<embedded {DEFAULT_SITE_RESOURCE}>"
 
 def default_site() -> PlanningSite:
     """Return the packaged example site (``scenarios/new_site_example.toml``)."""
-    text = default_site_text()
-    data = parse_toml(text, DEFAULT_SITE_SOURCE, ScenarioError)
-    return planning_site(
-        scenario_from_dict(data, source=DEFAULT_SITE_SOURCE), data, DEFAULT_SITE_SOURCE, text
-    )
+    return _planning_site_text(default_site_text(), DEFAULT_SITE_SOURCE)
 
 
 def load_site(path: str | Path | None) -> PlanningSite:

@@ -390,6 +390,33 @@ class PlanSpec:
     """Resourcing cost of each service year (:func:`plan_cost_by_year`)."""
 
 
+def plan_spec(
+    index: int, levers: Mapping[str, LeverValue], scenario: Scenario, site: PlanningSite, costs: Costs
+) -> PlanSpec:
+    """Cost a plan of ``site``: its yearly resourcing cost and that of each service year.
+
+    Parameters
+    ----------
+    index
+        The plan's key among the plans run together.
+    levers
+        Full lever settings; a host other than the site's pays ``host_change_per_year``.
+    scenario
+        The site with these settings, validated.
+    site, costs
+        The site as given (its host and service years) and the unit costs.
+    """
+    host = str(site.current["host"])
+    horizon = site.service_years
+    return PlanSpec(
+        index,
+        dict(levers),
+        scenario,
+        plan_cost(levers, costs, host, horizon),
+        plan_cost_by_year(levers, costs, host, horizon),
+    )
+
+
 def build_plans(site: PlanningSite, space: LeverSpace, costs: Costs) -> tuple[list[PlanSpec], int]:
     """Every plan of the grid and the index of the site as given.
 
@@ -399,14 +426,10 @@ def build_plans(site: PlanningSite, space: LeverSpace, costs: Costs) -> tuple[li
         If a lever combination fails scenario validation (named with the plan).
     """
     current = space.current
-    host = str(current["host"])
-    horizon = site.service_years
     plans = []
     current_index = -1
     for index, levers in enumerate(space.plans()):
-        scenario = site.with_levers(levers)
-        cost = plan_cost(levers, costs, host, horizon)
-        plans.append(PlanSpec(index, levers, scenario, cost, plan_cost_by_year(levers, costs, host, horizon)))
+        plans.append(plan_spec(index, levers, site.with_levers(levers), site, costs))
         if levers == current:
             current_index = index
     if current_index < 0:  # pragma: no cover - the site's values are always in the grid

@@ -42,7 +42,7 @@ from peersim.planning.figures import frontier_figure
 from peersim.planning.inputs import CONFIDENCE, LEVERS, TARGET_METRICS, LeverValue, ServiceYears
 from peersim.planning.levers import LEVER_LABELS
 from peersim.planning.result import PlanResult
-from peersim.uncertainty import DEFAULT_POSTERIOR_RESOURCE
+from peersim.uncertainty import DEFAULT_POSTERIOR_SOURCE, FEW_EFFECTIVE_PARTICLES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -71,8 +71,6 @@ TEMPLATE = "plan.md.j2"
 """The Markdown report's template, in ``peersim/templates``."""
 HTML_TEMPLATE = "plan.html.j2"
 """The HTML report's template (``report.html``), in ``peersim/templates``; it extends ``base.html.j2``."""
-DEFAULT_POSTERIOR_SOURCE = f"<embedded {DEFAULT_POSTERIOR_RESOURCE}>"
-"""How the shipped posterior names its source."""
 ONE_DECIMAL = frozenset({"participants", "readmissions_averted_per_100", "readmissions_averted_per_year"})
 """Metrics shown with one decimal (counts per 100 or per year); money in whole units, the rest with 3."""
 
@@ -747,7 +745,7 @@ def plan_context(
                 "metric": metric,
                 "file": name,
                 "label": metric.replace("_", " "),
-                "src": _inline(images.get(metric)) if images is not None else None,
+                "src": data_uri(images[metric]) if images and metric in images else None,
             }
             for metric, name in figures.items()
         ],
@@ -767,12 +765,11 @@ def plan_context(
         else {
             "source": posterior.source,
             "particles": posterior.n,
-            "ess": posterior.effective_sample_size,
             "effective_sample_size": posterior.effective_sample_size,
             "embedded_default": posterior.source == DEFAULT_POSTERIOR_SOURCE,
             "targets": posterior.meta.get("targets"),
             "parameters": len(posterior.parameters),
-            "few": _few_particles(posterior.effective_sample_size),
+            "few": posterior.effective_sample_size < FEW_EFFECTIVE_PARTICLES,
         },
         "no_posterior": "the mechanism strengths are the scenario's point values (--no-posterior)",
         "runs": result.runs,
@@ -783,17 +780,6 @@ def plan_context(
         "site_text": (site.text or "# (site file text not kept)").rstrip(),
         "costs_text": costs.text.rstrip(),
     }
-
-
-def _few_particles(effective_sample_size: float) -> bool:
-    """Whether a posterior has fewer effective particles than the calibration report calls enough."""
-    from peersim.uncertainty import FEW_EFFECTIVE_PARTICLES
-
-    return effective_sample_size < FEW_EFFECTIVE_PARTICLES
-
-
-def _inline(image: Figure | Path | bytes | None) -> str | None:
-    return None if image is None else data_uri(image)
 
 
 HEADLINE_VERDICT: dict[str, str] = {
@@ -838,12 +824,8 @@ def _headline(result: PlanResult) -> dict[str, Any]:
             }
             for t in inputs.targets
         ],
-        "means": {
-            k: chosen.means[k] for k in ("engagement_rate", "fidelity_index", "readmissions_averted_per_100")
-        },
-        "current_means": {
-            k: given.means[k] for k in ("engagement_rate", "fidelity_index", "readmissions_averted_per_100")
-        },
+        "means": chosen.means,
+        "current_means": given.means,
         "over_budget": result.current_over_budget,
     }
 

@@ -467,9 +467,12 @@ def _check_labels_and_overlaps(entries: list[FactorEntry], factors: list[Factor]
     return problems
 
 
-def _check_extremes(space: FactorSpace, scenario: Scenario, source: str) -> None:
-    """Refuse factors whose bounds make the scenario invalid (e.g. zero supervisor hours)."""
-    base = scenario.to_toml_dict()
+def extreme_points(space: FactorSpace) -> list[tuple[str, tuple[float, ...]]]:
+    """Return the points a factor space is checked at, each with what it is for messages.
+
+    Each factor at each of its bounds (the others mid-range), then every factor
+    at its low bound, then every factor at its high bound.
+    """
     mid = tuple(f.value(0.5 * (f.low + f.high)) for f in space.factors)
     checks: list[tuple[str, tuple[float, ...]]] = []
     for i, factor in enumerate(space.factors):
@@ -478,7 +481,13 @@ def _check_extremes(space: FactorSpace, scenario: Scenario, source: str) -> None
             checks.append((f"{factor.label} at its {end} bound {value:g}", changed))
     checks.append(("all factors at their low bounds", tuple(f.low for f in space.factors)))
     checks.append(("all factors at their high bounds", tuple(f.high for f in space.factors)))
-    for what, values in checks:
+    return checks
+
+
+def _check_extremes(space: FactorSpace, scenario: Scenario, source: str) -> None:
+    """Refuse factors whose bounds make the scenario invalid (e.g. zero supervisor hours)."""
+    base = scenario.to_toml_dict()
+    for what, values in extreme_points(space):
         try:
             apply_point(base, space, values, source="scenario")
         except PeersimInputError as error:

@@ -33,12 +33,12 @@ from peersim.calibration.inputs import bind_targets, build_priors, load_targets,
 from peersim.core.scenario import Scenario
 from peersim.core.scenario_files import default_scenario, load_scenario
 from peersim.discovery.inputs import default_site, discovery_only
-from peersim.discovery.inputs import parse_factors as parse_discovery_factors
+from peersim.discovery.inputs import factors_from_dict as discovery_factors
 from peersim.errors import PeersimInputError, ScenarioError
 from peersim.io.files import existing_file, parse_toml, read_text_file
 from peersim.planning.inputs import PlanningSite, load_costs, load_planning_site
 from peersim.planning.levers import lever_space
-from peersim.sensitivity.inputs import FactorsError, load_factors
+from peersim.sensitivity.inputs import FactorsError, factors_from_dict
 from peersim.trials.inputs import OBSERVED_FILE, SCENARIO_FILE, load_observed, load_study
 from peersim.uncertainty import load_posterior
 
@@ -279,15 +279,15 @@ def _costs(path: Path, against: _Against) -> str:
 
 def _factors(path: Path, against: _Against) -> str:
     # A file naming a factor only `peersim discover` takes (geography) is checked as discover reads it.
-    text = read_text_file(path, FactorsError)
-    if discovery_only(parse_toml(text, str(path), FactorsError)):
+    data = parse_toml(read_text_file(path, FactorsError), str(path), FactorsError)
+    if discovery_only(data):
         site = against.site if against.site is not None else default_site()
-        space = parse_discovery_factors(text, site, source=str(path))
+        space = discovery_factors(data, site, source=str(path))
         return (
             f"valid factors file for peersim discover: {len(space.factors)} factor(s) "
             f"({', '.join(space.labels)}), checked against site {site.site.name!r} ({site.source})"
         )
-    space = load_factors(path, against.scenario)
+    space = factors_from_dict(data, against.scenario, source=str(path))
     return (
         f"valid factors file: {len(space.factors)} factor(s) ({', '.join(space.labels)}), "
         f"checked against scenario {against.scenario.name!r}"
